@@ -1,0 +1,41 @@
+# The two commands the README opens with: `make quickstart` and `make test`.
+# Both create the virtualenv if needed and install pinned dependencies
+# (constraints.txt pins torch==2.13.0, the CPU build; torchvision is never installed).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+EXTRAS ?= dev,mujoco,bench
+STAMP := $(VENV)/.installed-$(EXTRAS)
+QUICKSTART ?= configs/experiment/quickstart.yaml
+
+.PHONY: install quickstart test lint bench-sb3 clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	@if $(BIN)/python -c "import torchvision" 2>/dev/null; then \
+	  echo "torchvision is installed in $(VENV); it breaks transformers here: pip uninstall torchvision"; exit 1; fi
+	touch $@
+
+install: $(STAMP)
+
+quickstart: install
+	$(BIN)/embodied-rl train $(QUICKSTART)
+
+test: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check embodied_rl envs policies tests benchmarks
+
+bench-sb3: install
+	$(BIN)/embodied-rl bench sb3
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

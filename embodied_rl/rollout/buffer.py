@@ -1,0 +1,158 @@
+"""A time-major rollout buffer in torch tensors (on the policy's device)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from embodied_rl.envs.core import Obs, index_obs
+
+
+def _alloc_like(x: Any, num_steps: int, device: torch.device) -> Any:
+    if isinstance(x, dict):
+        return {k: _alloc_like(v, num_steps, device) for k, v in x.items()}
+    if isinstance(x, torch.Tensor):
+        return torch.zeros((num_steps, *x.shape), dtype=x.dtype, device=device)
+    if isinstance(x, list):
+        return [None] * num_steps
+    raise TypeError(f"cannot store a {type(x).__name__} in the rollout buffer")
+
+
+def _store(dst: Any, t: int, x: Any) -> None:
+    if isinstance(dst, dict):
+        for k in dst:
+            _store(dst[k], t, x[k])
+    elif isinstance(dst, torch.Tensor):
+        dst[t].copy_(x)
+    else:
+        dst[t] = list(x)
+
+
+def _flatten(x: Any) -> Any:
+    """``[T, N, ...] -> [T*N, ...]`` (row ``t*N + i``); lists of lists are concatenated."""
+    if isinstance(x, dict):
+        return {k: _flatten(v) for k, v in x.items()}
+    if isinstance(x, torch.Tensor):
+        return x.reshape(-1, *x.shape[2:])
+    return [item for row in x for item in row]
+
+
+@dataclass
+class Batch:
+    """Flat training samples (``B = T*N`` rows, or a minibatch of them)."""
+
+    obs: Obs
+    actions: Any
+    log_prob: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    values: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.log_prob.shape[0])
+
+    def select(self, index: torch.Tensor) -> Batch:
+        def pick(x: Any) -> Any:
+            return None if x is None else index_obs(x, index) if isinstance(x, (dict, list)) else x[index]
+
+        return Batch(
+            obs=index_obs(self.obs, index),
+            actions=pick(self.actions),
+            log_prob=self.log_prob[index],
+            advantages=self.advantages[index],
+            returns=self.returns[index],
+            values=pick(self.values),
+            mask=pick(self.mask),
+            extras={k: v[index] for k, v in self.extras.items()},
+        )
+
+    def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """Shuffle rows and yield ``num_minibatches`` minibatches (sizes differ by at most 1)."""
+        perm = torch.randperm(len(self), generator=generator).to(self.log_prob.device)
+        for index in perm.tensor_split(min(num_minibatches, max(len(self), 1))):
+            yield self.select(index)
+
+
+class RolloutBuffer:
+    """Storage for ``T`` steps of ``N`` envs; leaves are allocated from the first sample.
+
+    Per step ``t``: ``obs[t]`` (the obs acted on), ``actions``, ``log_prob``, ``values``,
+    ``rewards``, ``terminated``, ``truncated``, policy ``extras``, and
+    ``final_values[t]`` = V(final obs) for envs truncated at ``t`` (for bootstrapping).
+    ``mask[t, i]`` marks valid samples (all True for step rollouts; GRPO masks steps
+    after an env's first episode).
+    """
+
+    def __init__(self, num_steps: int, num_envs: int, device: str | torch.device = "cpu") -> None:
+        self.num_steps = num_steps
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        shape = (num_steps, num_envs)
+        self.log_prob = torch.zeros(shape, device=self.device)
+        self.values = torch.zeros(shape, device=self.device)
+        self.rewards = torch.zeros(shape, device=self.device)
+        self.terminated = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        self.truncated = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        self.final_values = torch.zeros(shape, device=self.device)
+        self.mask = torch.ones(shape, dtype=torch.bool, device=self.device)
+        self.last_values = torch.zeros(num_envs, device=self.device)
+        self.obs: Any = None
+        self.actions: Any = None
+        self.extras: dict[str, torch.Tensor] = {}
+
+    @property
+    def dones(self) -> torch.Tensor:
+        return self.terminated | self.truncated
+
+    def add(
+        self,
+        t: int,
+        obs: Obs,
+        actions: Any,
+        log_prob: torch.Tensor,
+        value: torch.Tensor | None,
+        reward: torch.Tensor,
+        terminated: torch.Tensor,
+        truncated: torch.Tensor,
+        extras: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        if self.obs is None:
+            self.obs = _alloc_like(obs, self.num_steps, self.device)
+            self.actions = _alloc_like(actions, self.num_steps, self.device)
+            self.extras = {k: _alloc_like(v, self.num_steps, self.device) for k, v in (extras or {}).items()}
+        _store(self.obs, t, obs)
+        _store(self.actions, t, actions)
+        for k, v in (extras or {}).items():
+            self.extras[k][t].copy_(v)
+        self.log_prob[t] = log_prob
+        if value is not None:
+            self.values[t] = value
+        self.rewards[t] = reward.to(self.device)
+        self.terminated[t] = terminated.to(self.device)
+        self.truncated[t] = truncated.to(self.device)
+
+    def next_values(self) -> torch.Tensor:
+        """``V(s_{t+1})`` per step: the next step's value, V(final obs) after a truncation,
+        and the bootstrap value after the last step (terminated steps are masked by GAE)."""
+        nxt = torch.cat([self.values[1:], self.last_values[None]], 0)
+        return torch.where(self.truncated, self.final_values, nxt)
+
+    def to_batch(self, advantages: torch.Tensor, returns: torch.Tensor, use_mask: bool = False) -> Batch:
+        """Flatten ``[T, N]`` storage into a :class:`Batch` (masked-out rows dropped if ``use_mask``)."""
+        batch = Batch(
+            obs=_flatten(self.obs),
+            actions=_flatten(self.actions),
+            log_prob=self.log_prob.reshape(-1),
+            advantages=advantages.reshape(-1),
+            returns=returns.reshape(-1),
+            values=self.values.reshape(-1),
+            extras={k: _flatten(v) for k, v in self.extras.items()},
+        )
+        if use_mask:
+            return batch.select(self.mask.reshape(-1).nonzero().flatten())
+        return batch

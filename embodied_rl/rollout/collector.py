@@ -1,0 +1,124 @@
+"""The synchronous reference collector: obs -> policy -> env, one batch at a time.
+
+Two ways of filling a :class:`RolloutBuffer`:
+
+- :meth:`SyncCollector.collect_steps` (PPO): ``T`` steps of all ``N`` envs, episodes
+  continuing across rollouts, truncations bootstrapped from V(final obs).
+- :meth:`SyncCollector.collect_episodes` (GRPO): reset every env with the given
+  seeds (same seed = same group) and run until each env has finished one episode;
+  ``buffer.mask`` marks the steps of that first episode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from embodied_rl.envs.core import Obs, check_finite
+from embodied_rl.policies.core import Policy
+from embodied_rl.rollout.buffer import RolloutBuffer
+
+
+@dataclass
+class RolloutStats:
+    """What one rollout produced, for logging."""
+
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    episode_successes: list[bool] = field(default_factory=list)
+    env_steps: int = 0
+    env_time: float = 0.0
+    inference_time: float = 0.0
+
+    def add_episodes(self, info: dict[str, Any]) -> None:
+        episode = info.get("episode")
+        if episode is None:
+            return
+        self.episode_returns += episode["return"].tolist()
+        self.episode_lengths += episode["length"].tolist()
+        if "success" in episode:
+            self.episode_successes += episode["success"].tolist()
+
+
+class SyncCollector:
+    """Steps a contract vector env with a policy and fills rollout buffers."""
+
+    def __init__(self, env: gym.vector.VectorEnv, policy: Policy, env_name: str = "env") -> None:
+        self.env = env
+        self.policy = policy
+        self.env_name = env_name
+        self.obs: Obs | None = None
+
+    def reset(self, seed: int | list[int] | None = None) -> Obs:
+        self.obs, _ = self.env.reset(seed=seed)
+        return self.obs
+
+    def _act(self, obs: Obs, stats: RolloutStats) -> Any:
+        check_finite(obs, f"env '{self.env_name}'")
+        start = time.perf_counter()
+        out = self.policy.act(obs)
+        stats.inference_time += time.perf_counter() - start
+        return out
+
+    def _step(self, actions: Any, stats: RolloutStats) -> tuple:
+        start = time.perf_counter()
+        result = self.env.step(actions)
+        stats.env_time += time.perf_counter() - start
+        stats.env_steps += self.env.num_envs
+        stats.add_episodes(result[4])
+        return result
+
+    @torch.no_grad()
+    def collect_steps(self, buffer: RolloutBuffer) -> RolloutStats:
+        """Fill ``buffer`` with ``buffer.num_steps`` steps of every env (PPO)."""
+        if self.obs is None:
+            raise RuntimeError("call reset(seed) before collecting")
+        stats = RolloutStats()
+        obs = self.obs
+        buffer.final_values.zero_()
+        for t in range(buffer.num_steps):
+            out = self._act(obs, stats)
+            next_obs, reward, terminated, truncated, info = self._step(out.actions, stats)
+            buffer.add(
+                t, obs, out.actions, out.log_prob, out.value, reward, terminated, truncated, out.extras
+            )
+            if truncated.any() and self.policy.has_value_head:
+                # Bootstrapping a time-limit cut needs V of the episode's real last obs.
+                final_values = self.policy.value(info["final_obs"])
+                buffer.final_values[t] = torch.where(truncated.to(final_values.device), final_values, 0.0)
+            obs = next_obs
+        self.obs = obs
+        if self.policy.has_value_head:
+            check_finite(obs, f"env '{self.env_name}'")
+            buffer.last_values.copy_(self.policy.value(obs))
+        return stats
+
+    @torch.no_grad()
+    def collect_episodes(self, buffer: RolloutBuffer, seeds: list[int]) -> tuple[RolloutStats, torch.Tensor]:
+        """Run one episode per env from ``seeds`` (GRPO); returns stats and per-env returns ``[N]``.
+
+        Steps after an env's first episode are masked out (``buffer.mask``). An episode
+        still running after ``buffer.num_steps`` steps is cut there (its return so far).
+        """
+        stats = RolloutStats()
+        obs = self.reset(seed=seeds)
+        active = torch.ones(self.env.num_envs, dtype=torch.bool, device=buffer.device)
+        buffer.mask.zero_()
+        buffer.final_values.zero_()
+        for t in range(buffer.num_steps):
+            out = self._act(obs, stats)
+            obs, reward, terminated, truncated, info = self._step(out.actions, stats)
+            buffer.add(
+                t, self.obs, out.actions, out.log_prob, out.value, reward, terminated, truncated, out.extras
+            )
+            buffer.mask[t] = active
+            active = active & ~(terminated | truncated).to(active.device)
+            self.obs = obs
+            if not active.any():
+                break
+        returns = (buffer.rewards * buffer.mask).sum(0)
+        return stats, returns

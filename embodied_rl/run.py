@@ -1,0 +1,138 @@
+"""A whole training run as users start it: train, evaluate, record a video, print a summary."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from embodied_rl.algorithms import ALGORITHMS
+from embodied_rl.config.schema import TrainConfig
+from embodied_rl.envs import make
+from embodied_rl.envs.wrappers.video import RecordEpisodeVideo
+from embodied_rl.evaluation import EvalResult
+from embodied_rl.logging import MetricLogger, print_table
+from embodied_rl.policies.core import Policy
+from embodied_rl.trainers.base import OnPolicyTrainer
+
+
+@dataclass
+class RunSummary:
+    """What a finished (or resumed-and-finished) run produced."""
+
+    run_dir: Path
+    checkpoint: Path | None
+    env_steps: int
+    wall_time_s: float
+    first_return: float
+    last_return: float
+    eval: EvalResult | None
+    video: Path | None
+    finished: bool
+
+
+def build_trainer(cfg: TrainConfig, run_dir: str | Path | None = None) -> OnPolicyTrainer:
+    return ALGORITHMS.get(cfg.algo.name)(cfg, run_dir=run_dir)
+
+
+@torch.no_grad()
+def record_video(policy: Policy, cfg: TrainConfig, video_dir: Path, seed: int) -> Path | None:
+    """Record one deterministic episode of ``policy`` as mp4 (None if the env cannot render)."""
+    try:
+        env = make(cfg.env.name, num_envs=1, render_mode="rgb_array", **cfg.env.kwargs)
+    except Exception as err:  # a family without rgb rendering: the run still succeeds
+        warnings.warn(f"no episode video: env '{cfg.env.name}' cannot render rgb_array ({err})", stacklevel=2)
+        return None
+    recorder = RecordEpisodeVideo(
+        env, video_dir, max_steps=cfg.log.video_max_steps, fps=env.metadata.get("render_fps", 30)
+    )
+    try:
+        obs, _ = recorder.reset(seed=seed)
+        for _ in range(cfg.log.video_max_steps + 1):
+            obs, *_ = recorder.step(policy.act(obs, deterministic=True).actions)
+            if recorder.videos:
+                break
+    finally:
+        recorder.close()
+    return recorder.videos[0] if recorder.videos else None
+
+
+def _mean_return(history: list[dict[str, float]], first: bool) -> float:
+    values = [h["rollout/episode_return_mean"] for h in history if "rollout/episode_return_mean" in h]
+    if not values:
+        return math.nan
+    k = max(1, len(values) // 10)  # average the first / last tenth of updates
+    chunk = values[:k] if first else values[-k:]
+    return sum(chunk) / len(chunk)
+
+
+def run_training(
+    cfg: TrainConfig,
+    resume_dir: str | Path | None = None,
+    stop_after_updates: int | None = None,
+    console: Console | None = None,
+) -> RunSummary:
+    """Train (or resume) a run, then evaluate it, record a video and print a summary table."""
+    trainer = build_trainer(cfg, run_dir=resume_dir)
+    try:
+        if resume_dir is not None:
+            trainer.restore()
+        out = trainer.train(stop_after_updates=stop_after_updates)
+        result: EvalResult | None = None
+        video: Path | None = None
+        if out["finished"]:
+            result = trainer.evaluate()
+            with MetricLogger(trainer.run_dir, tensorboard=cfg.log.tensorboard) as logger:
+                logger.log(result.metrics(), trainer.global_step)
+            if cfg.log.video:
+                video = record_video(trainer.policy, cfg, trainer.run_dir / "videos", seed=cfg.eval.seed)
+    finally:
+        trainer.close()
+    summary = RunSummary(
+        run_dir=trainer.run_dir,
+        checkpoint=trainer.last_checkpoint,
+        env_steps=trainer.global_step,
+        wall_time_s=out["wall_time_s"],
+        first_return=_mean_return(trainer.history, first=True),
+        last_return=_mean_return(trainer.history, first=False),
+        eval=result,
+        video=video,
+        finished=out["finished"],
+    )
+    print_table(
+        f"embodied-rl: {cfg.algo.name} on {cfg.env.name}", summary_rows(cfg, summary), console=console
+    )
+    return summary
+
+
+def summary_rows(cfg: TrainConfig, s: RunSummary) -> list[tuple[str, str]]:
+    rows = [
+        ("env / policy / algo", f"{cfg.env.name} / {cfg.policy.name} / {cfg.algo.name}"),
+        (
+            "env steps",
+            f"{s.env_steps:,} in {s.wall_time_s:.1f} s ({s.env_steps / max(s.wall_time_s, 1e-9):,.0f} steps/s)",
+        ),
+        ("train return (first -> last 10%)", f"{s.first_return:.1f} -> {s.last_return:.1f}"),
+    ]
+    if s.eval is not None:
+        mode = "deterministic" if cfg.eval.deterministic else "stochastic"
+        rows.append(
+            (
+                f"eval return ({len(s.eval.returns)} episodes, {mode})",
+                f"{s.eval.mean_return:.1f} +- {s.eval.std_return:.1f}",
+            )
+        )
+        if s.eval.success_rate is not None:
+            rows.append(("eval success rate", f"{100 * s.eval.success_rate:.1f}%"))
+    rows += [
+        ("checkpoint", str(s.checkpoint)),
+        ("tensorboard", f"tensorboard --logdir {s.run_dir / 'tb'}" if cfg.log.tensorboard else "off"),
+        ("video", str(s.video) if s.video else "none"),
+    ]
+    if not s.finished:
+        rows.append(("status", f"stopped early; continue with: embodied-rl train --resume {s.run_dir}"))
+    return rows

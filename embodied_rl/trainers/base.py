@@ -1,0 +1,276 @@
+"""The on-policy loop shared by PPO and GRPO.
+
+``train()`` reads like the schedule: rollout -> update -> log -> checkpoint -> eval,
+each phase in a named timer. Subclasses supply ``rollout()`` (a :class:`Batch` of
+samples with advantages) and ``loss()`` (the objective on a minibatch).
+
+Checkpoints are clean cuts: right after one is written, every env restarts from a
+seed derived from ``(seed, update)``. A resumed run does the same, so on CPU with the
+same seed its metrics equal the uninterrupted run's without pickling simulator state.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from embodied_rl.checkpoint import (
+    CheckpointPayload,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from embodied_rl.config.loader import to_yaml
+from embodied_rl.config.schema import AlgoConfig, TrainConfig
+from embodied_rl.envs import env_spec, make
+from embodied_rl.envs.wrappers.episode_stats import EpisodeStatistics
+from embodied_rl.evaluation import EvalResult, evaluate_policy
+from embodied_rl.logging import MetricLogger, TrainProgress
+from embodied_rl.policies import build_policy
+from embodied_rl.rollout.buffer import Batch, RolloutBuffer
+from embodied_rl.rollout.collector import RolloutStats, SyncCollector
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN/inf; the run stops and the last good checkpoint is kept."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(name: str) -> Path:
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class OnPolicyTrainer(ABC):
+    """Builds env, policy, optimizer, buffer, logger from a :class:`TrainConfig` and trains."""
+
+    config_class: ClassVar[type[AlgoConfig]] = AlgoConfig
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.algo = cfg.algo
+        self.run_dir = Path(run_dir or cfg.run_dir or default_run_dir(cfg.name))
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        seed_everything(cfg.seed)
+        self.device = torch.device(cfg.device)
+        self.env = EpisodeStatistics(make(cfg.env.name, num_envs=cfg.env.num_envs, **cfg.env.kwargs))
+        self.spec = env_spec(self.env)
+        self.policy = build_policy(cfg.policy, self.spec).to(self.device)
+        if cfg.policy.pretrained:
+            self.load_pretrained(cfg.policy.pretrained)
+        self.optimizer = torch.optim.Adam(self.param_groups(), lr=self.algo.lr, eps=self.algo.adam_eps)
+        self.buffer = RolloutBuffer(self.algo.num_steps, cfg.env.num_envs, self.device)
+        self.collector = SyncCollector(self.env, self.policy, cfg.env.name)
+        self.global_step = 0
+        self.update = 0
+        self.last_checkpoint: Path | None = None
+        self.history: list[dict[str, float]] = []
+
+    # ---- pieces subclasses fill in -------------------------------------------------------
+
+    @abstractmethod
+    def rollout(self) -> tuple[Batch | None, RolloutStats, dict[str, float]]:
+        """Collect samples; returns (batch or None to skip the update, stats, extra metrics)."""
+
+    @abstractmethod
+    def loss(self, mb: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective on one minibatch and its metrics (without namespace)."""
+
+    def load_pretrained(self, directory: str) -> None:
+        """Warm start: load weights from a local policy/checkpoint dir (strict: shapes must fit)."""
+        from safetensors.torch import load_file
+
+        from embodied_rl.policies.core import WEIGHTS_NAME
+
+        path = Path(directory) / WEIGHTS_NAME
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"policy.pretrained='{directory}': no {WEIGHTS_NAME} there (embodied-rl never downloads weights)"
+            )
+        self.policy.load_state_dict(load_file(str(path)))
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": [p for p in self.policy.parameters() if p.requires_grad]}]
+
+    def env_seed(self, update: int) -> int:
+        """Seed for the envs at a clean cut after ``update`` (start of training: 0)."""
+        return self.cfg.seed * 1_000_003 + update * 9973
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.algo.num_steps * self.cfg.env.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        return max(1, math.ceil(self.cfg.total_env_steps / self.steps_per_update))
+
+    def current_lr_factor(self) -> float:
+        if self.algo.lr_schedule == "linear":
+            return max(0.0, 1.0 - self.global_step / self.cfg.total_env_steps)
+        return 1.0
+
+    def train(self, stop_after_updates: int | None = None) -> dict[str, Any]:
+        """Run until the env-step budget is spent (or ``stop_after_updates`` more updates)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+        logger = MetricLogger(
+            self.run_dir, tensorboard=self.cfg.log.tensorboard, truncate_after_step=self.global_step
+        )
+        if self.update == 0:
+            self.collector.reset(seed=self.env_seed(0))
+        start_update, start_time = self.update, time.perf_counter()
+        progress = TrainProgress(
+            self.cfg.total_env_steps, f"{self.cfg.algo.name} {self.cfg.env.name}", self.cfg.log.progress
+        )
+        progress.update(self.global_step)
+        try:
+            while self.update < self.num_updates and self.global_step < self.cfg.total_env_steps:
+                if stop_after_updates is not None and self.update - start_update >= stop_after_updates:
+                    break
+                metrics = self.train_one_update()
+                logger.log(metrics, self.global_step)
+                self.history.append({"step": self.global_step, **metrics})
+                progress.update(
+                    self.global_step,
+                    **{k.split("/")[-1]: v for k, v in metrics.items() if k == "rollout/episode_return_mean"},
+                )
+                if self.cfg.checkpoint.every_updates and self.update % self.cfg.checkpoint.every_updates == 0:
+                    self.save()
+                    self.collector.reset(seed=self.env_seed(self.update))  # the clean cut (module doc)
+                if self.cfg.eval.every_updates and self.update % self.cfg.eval.every_updates == 0:
+                    logger.log(self.evaluate().metrics(), self.global_step)
+        except NonFiniteLossError as err:
+            progress.close()
+            logger.close()
+            where = self.last_checkpoint or "none was written"
+            raise NonFiniteLossError(f"{err}. Training stopped; last good checkpoint: {where}") from None
+        except KeyboardInterrupt:
+            progress.close()
+            if self.update > start_update:
+                self.save(interrupted=True)
+            logger.close()
+            raise
+        progress.close()
+        finished = self.global_step >= self.cfg.total_env_steps or self.update >= self.num_updates
+        if finished or self.update > start_update:
+            self.save()
+        logger.close()
+        return {"wall_time_s": time.perf_counter() - start_time, "finished": finished}
+
+    def train_one_update(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        self.policy.train()
+        batch, stats, extra = self.rollout()
+        t1 = time.perf_counter()
+        lr_factor = self.current_lr_factor()
+        for group in self.optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * lr_factor
+        train_metrics = self.update_policy(batch) if batch is not None else {"train/skipped_update": 1.0}
+        t2 = time.perf_counter()
+        self.update += 1
+        self.global_step += stats.env_steps
+        metrics: dict[str, float] = {**train_metrics, **extra}
+        metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
+        if stats.episode_returns:
+            metrics["rollout/episode_return_mean"] = float(np.mean(stats.episode_returns))
+            metrics["rollout/episode_length_mean"] = float(np.mean(stats.episode_lengths))
+            metrics["rollout/episodes"] = float(len(stats.episode_returns))
+        if stats.episode_successes:
+            metrics["rollout/success_rate"] = float(np.mean(stats.episode_successes))
+        metrics.update(
+            {
+                "time/rollout_s": t1 - t0,
+                "time/update_s": t2 - t1,
+                "time/env_s": stats.env_time,
+                "time/inference_s": stats.inference_time,
+                "time/env_steps_per_s": stats.env_steps / max(t2 - t0, 1e-9),
+            }
+        )
+        return metrics
+
+    def update_policy(self, batch: Batch) -> dict[str, float]:
+        """Epochs x minibatches of gradient steps on ``loss``; returns averaged metrics."""
+        sums: dict[str, float] = {}
+        count = 0
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        for epoch in range(self.algo.update_epochs):
+            for i, mb in enumerate(batch.minibatches(self.algo.num_minibatches)):
+                loss, metrics = self.loss(mb)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"loss is {loss.item()} at update {self.update + 1}, epoch {epoch}, minibatch {i}"
+                    )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, self.algo.max_grad_norm)
+                self.optimizer.step()
+                metrics["grad_norm"] = grad_norm
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+            if (
+                self.algo.target_kl is not None
+                and "approx_kl" in sums
+                and sums["approx_kl"] / count > self.algo.target_kl
+            ):
+                break
+        return {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
+
+    # ---- evaluation, checkpoints, resume -------------------------------------------------
+
+    def evaluate(self, episodes: int | None = None) -> EvalResult:
+        return evaluate_policy(
+            self.policy,
+            self.cfg.env.name,
+            episodes=episodes or self.cfg.eval.episodes,
+            seed=self.cfg.eval.seed,
+            num_envs=min(self.cfg.env.num_envs, episodes or self.cfg.eval.episodes),
+            deterministic=self.cfg.eval.deterministic,
+            env_kwargs=self.cfg.env.kwargs,
+        )
+
+    def save(self, interrupted: bool = False) -> Path:
+        payload = CheckpointPayload(
+            model_state=self.policy.state_dict(),
+            trainer_state={
+                "optimizer": self.optimizer.state_dict(),
+                "global_step": self.global_step,
+                "update": self.update,
+            },
+            config_yaml=to_yaml(self.cfg),
+            policy_info=self.policy.policy_info(),
+            meta={"global_step": self.global_step, "update": self.update, "interrupted": interrupted},
+        )
+        self.last_checkpoint = save_checkpoint(self.run_dir, payload, keep_last=self.cfg.checkpoint.keep_last)
+        return self.last_checkpoint
+
+    def restore(self, checkpoint: str | Path | None = None) -> Path:
+        """Load weights, optimizer, counters and RNG from a checkpoint (default: the run's latest)."""
+        path = Path(checkpoint) if checkpoint else latest_checkpoint(self.run_dir)
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint found in '{self.run_dir}' to resume from")
+        payload = load_checkpoint(path, restore_rng=True)
+        self.policy.load_state_dict(payload.model_state)
+        self.optimizer.load_state_dict(payload.trainer_state["optimizer"])
+        self.global_step = int(payload.trainer_state["global_step"])
+        self.update = int(payload.trainer_state["update"])
+        self.collector.reset(seed=self.env_seed(self.update))
+        self.last_checkpoint = path
+        return path
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,108 @@
+"""GRPO (Shao et al. 2024, DeepSeekMath): group-normalised episode returns, no critic.
+
+Each rollout resets the N envs in groups of G that share a seed (same initial state
+and task), plays one episode per env, and gives every step of episode i the
+advantage ``(R_i - mean_group) / (std_group + eps)``. Groups whose returns are all
+equal carry no signal and are dropped when ``filter_groups`` is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from embodied_rl.algorithms.advantages import (
+    group_has_signal,
+    grpo_advantages,
+    normalize_advantages,
+)
+from embodied_rl.algorithms.losses import entropy_loss, kl_estimate, ppo_clip_loss
+from embodied_rl.config.schema import AlgoConfig, TrainConfig
+from embodied_rl.envs.core import group_seeds
+from embodied_rl.rollout.buffer import Batch
+from embodied_rl.rollout.collector import RolloutStats
+from embodied_rl.trainers.base import OnPolicyTrainer
+
+
+@dataclass
+class GRPOConfig(AlgoConfig):
+    """GRPO: the shared on-policy fields plus group settings."""
+
+    name: str = "grpo"
+    """Registered algorithm name."""
+    num_steps: int = 500
+    """Longest episode collected per rollout (episodes still running are cut here)."""
+    group_size: int = 8
+    """Rollouts per group G (same seed); env.num_envs must be a multiple of it."""
+    scale_by_std: bool = True
+    """Divide by the group's std (False: Dr. GRPO, only subtract the group mean)."""
+    filter_groups: bool = True
+    """Drop groups whose returns are all equal (zero advantage, no signal)."""
+    norm_adv: bool = False
+    """Normalise advantages per minibatch (GRPO's advantages are already normalised per group)."""
+
+    def check(self, cfg: TrainConfig) -> Iterator[tuple[str, str]]:
+        yield from super().check(cfg)
+        if cfg.policy.value_head:
+            yield "policy.value_head", "GRPO uses no critic: set policy.value_head=false"
+        if self.group_size < 2:
+            yield "algo.group_size", f"must be >= 2, got {self.group_size}"
+        elif cfg.env.num_envs % self.group_size:
+            yield (
+                "env.num_envs",
+                (
+                    f"{cfg.env.num_envs} is not divisible by algo.group_size={self.group_size} "
+                    "(each group is group_size envs sharing a seed)"
+                ),
+            )
+
+
+class GRPOTrainer(OnPolicyTrainer):
+    """GRPO over the shared on-policy loop."""
+
+    config_class = GRPOConfig
+    algo: GRPOConfig
+
+    def rollout(self) -> tuple[Batch | None, RolloutStats, dict[str, float]]:
+        n, g = self.cfg.env.num_envs, self.algo.group_size
+        seeds = group_seeds(self.env_seed(self.update) + self.update * n, n, g)
+        stats, returns = self.collector.collect_episodes(self.buffer, seeds)
+        advantages = grpo_advantages(returns, g, scale_by_std=self.algo.scale_by_std)
+        keep = (
+            group_has_signal(returns, g)
+            if self.algo.filter_groups
+            else torch.ones_like(returns, dtype=torch.bool)
+        )
+        self.buffer.mask &= keep.to(self.buffer.mask.device)[None]
+        extra = {
+            "rollout/groups_with_signal": float(keep.float().mean()),
+            "rollout/group_return_mean": float(returns.mean()),
+        }
+        if not self.buffer.mask.any():
+            return None, stats, extra
+        step_adv = advantages[None].expand_as(self.buffer.rewards)
+        return self.buffer.to_batch(step_adv, step_adv, use_mask=True), stats, extra
+
+    def loss(self, mb: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        log_prob, entropy, _ = self.policy.evaluate(mb.obs, mb.actions, mb.extras)
+        advantages = mb.advantages
+        if self.algo.norm_adv:
+            advantages = normalize_advantages(advantages)
+        pg_loss, stats = ppo_clip_loss(
+            log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high
+        )
+        ent_loss = entropy_loss(entropy)
+        loss = pg_loss + self.algo.ent_coef * ent_loss
+        metrics = {
+            "policy_loss": pg_loss.detach(),
+            "entropy": -ent_loss.detach(),
+            "approx_kl": stats.approx_kl,
+            "clip_fraction": stats.clip_fraction,
+        }
+        if self.algo.kl_coef:
+            kl = kl_estimate(log_prob, mb.log_prob, self.algo.kl_estimator).mean()  # type: ignore[arg-type]
+            loss = loss + self.algo.kl_coef * kl
+            metrics["kl_penalty"] = kl.detach()
+        return loss, metrics

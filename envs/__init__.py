@@ -1,0 +1,129 @@
+"""Environments behind one contract: ``embodied_rl.envs.make(name, num_envs=N)``.
+
+Registered names are listed by ``embodied-rl envs``. Any other id in Gymnasium's own
+registry also works through the Gymnasium adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from embodied_rl.envs.core import (
+    AUTORESET_MODE,
+    OBS_KEYS,
+    EnvSpec,
+    Obs,
+    check_vector_env,
+    group_seeds,
+)
+
+from embodied_rl.registry import Registry, RegistryError
+
+ENVS: Registry[Any] = Registry("env")
+"""name -> factory ``(num_envs, **kwargs) -> VectorEnv``; metadata ``kwargs`` are bound defaults."""
+
+_GYM_FACTORY = "embodied_rl.envs.gymnasium_adapter:make_gymnasium_env"
+
+_CLASSIC_CONTROL = {
+    "CartPole-v1": "Balance a pole on a cart (discrete push left/right).",
+    "Acrobot-v1": "Swing a two-link arm above a line (discrete torques).",
+    "MountainCar-v0": "Drive an underpowered car up a hill (discrete).",
+    "MountainCarContinuous-v0": "Drive an underpowered car up a hill (continuous).",
+    "Pendulum-v1": "Swing a pendulum up and hold it (continuous torque).",
+}
+_MUJOCO = {
+    "HalfCheetah-v5": "Run forward with a planar cheetah.",
+    "Hopper-v5": "Hop forward on one leg without falling.",
+    "Walker2d-v5": "Walk forward on two legs.",
+    "Ant-v5": "Walk forward with a four-legged ant.",
+    "Swimmer-v5": "Swim forward in viscous fluid.",
+    "Reacher-v5": "Move a two-link arm's tip to a target.",
+    "Pusher-v5": "Push an object to a goal with a 7-DoF arm.",
+    "InvertedPendulum-v5": "Balance a pole on a cart (continuous).",
+    "InvertedDoublePendulum-v5": "Balance a double pole on a cart.",
+}
+
+
+def register_gymnasium(name: str, gym_id: str | None = None, **metadata: Any) -> None:
+    """Register a Gymnasium id under ``name`` through the adapter."""
+    kwargs = {"gym_id": gym_id or name, "name": name, "family": metadata.get("family", "gymnasium")}
+    ENVS.register(name, _GYM_FACTORY, kwargs=kwargs, **metadata)
+
+
+for _id, _doc in _CLASSIC_CONTROL.items():
+    register_gymnasium(_id, family="gymnasium/classic_control", description=_doc)
+for _id, _doc in _MUJOCO.items():
+    register_gymnasium(
+        _id,
+        family="gymnasium/mujoco",
+        description=_doc,
+        requires="mujoco",
+        install="Install it with: pip install 'embodied-rl[mujoco]'",
+    )
+
+# Built-in toy envs live in Gymnasium's registry (lazy entry point) and ours.
+gym.register(
+    "embodied_rl/GridGoalPixels-v0", entry_point="embodied_rl.envs.toy:GridGoalPixels", max_episode_steps=16
+)
+register_gymnasium(
+    "GridGoalPixels-v0",
+    gym_id="embodied_rl/GridGoalPixels-v0",
+    family="toy",
+    description="Reach a goal on a 4x4 grid seen as 16x16 RGB pixels (tests the cnn policy).",
+)
+
+
+def make(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
+    """Make ``num_envs`` copies of env ``name`` as one contract vector env.
+
+    Args:
+        name: A registered name (``embodied-rl envs``) or any Gymnasium id.
+        num_envs: Batch size N.
+        **kwargs: Family-specific options (for Gymnasium envs: ``vectorization``,
+            ``device``, ``max_episode_steps``, ``render_mode``, ``gymnasium.make`` kwargs).
+
+    Raises:
+        RegistryError: ``name`` is neither registered nor a Gymnasium id.
+    """
+    if name in ENVS:
+        entry = ENVS.entry(name)
+        factory = ENVS.get(name)
+        try:
+            return factory(num_envs=num_envs, **{**entry.metadata.get("kwargs", {}), **kwargs})
+        except (ImportError, gym.error.DependencyNotInstalled) as err:
+            raise RegistryError(
+                f"env {name!r} cannot be made: {err}. {entry.metadata.get('install', '')}"
+            ) from err
+    if name in gym.registry:
+        from embodied_rl.envs.gymnasium_adapter import make_gymnasium_env
+
+        return make_gymnasium_env(num_envs, gym_id=name, **kwargs)
+    ENVS.entry(name)  # raises with close-name suggestions
+    raise AssertionError("unreachable")
+
+
+def env_spec(env: gym.vector.VectorEnv) -> EnvSpec:
+    """The :class:`EnvSpec` of a contract env (through any wrappers)."""
+    current: Any = env
+    while current is not None:
+        if "env_spec" in vars(current):
+            return current.env_spec
+        current = getattr(current, "env", None)
+    raise AttributeError(
+        f"{type(env).__name__} is not a contract env (no env_spec on it or its wrapped envs)"
+    )
+
+
+__all__ = [
+    "AUTORESET_MODE",
+    "ENVS",
+    "OBS_KEYS",
+    "EnvSpec",
+    "Obs",
+    "check_vector_env",
+    "env_spec",
+    "group_seeds",
+    "make",
+    "register_gymnasium",
+]

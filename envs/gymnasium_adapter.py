@@ -1,0 +1,236 @@
+"""Any registered Gymnasium env behind the embodied-rl env contract.
+
+A raw Gymnasium env is wrapped per sub-env by :class:`ContractObservation` (its
+observation becomes ``{"state": ...}`` / ``{"images": {...}}``), vectorised by
+Gymnasium's ``SyncVectorEnv`` or ``AsyncVectorEnv`` with ``SAME_STEP`` autoreset,
+and turned into torch batches by :class:`TorchVectorEnv`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from embodied_rl.envs.core import (
+    AUTORESET_MODE,
+    EnvSpec,
+    Obs,
+    env_idx_to_mask,
+    obs_to_torch,
+)
+from gymnasium import spaces
+
+VECTORIZATION = ("sync", "async")
+
+
+def _is_image(space: spaces.Space) -> bool:
+    return (
+        isinstance(space, spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and space.shape[-1] in (1, 3, 4)
+    )
+
+
+class ContractObservation(gym.ObservationWrapper):
+    """Map a Gymnasium observation to the contract's dict form (numpy, single env).
+
+    - ``Box`` of any non-image shape -> ``{"state": float32[D]}`` (flattened)
+    - ``Discrete(n)`` -> ``{"state": one-hot float32[n]}``
+    - ``Box`` uint8 ``HxWxC`` -> ``{"images": {"rgb": uint8[H, W, C]}}``
+    - ``Dict`` -> image entries into ``images`` (by key), the rest flattened into ``state``
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        raw = env.observation_space
+        self._image_keys: list[str] = []
+        self._state_keys: list[str] = []
+        if isinstance(raw, spaces.Dict):
+            for key, sub in raw.spaces.items():
+                (self._image_keys if _is_image(sub) else self._state_keys).append(key)
+            unsupported = [
+                k for k in self._state_keys if not isinstance(raw[k], (spaces.Box, spaces.Discrete))
+            ]
+        else:
+            unsupported = [] if isinstance(raw, (spaces.Box, spaces.Discrete)) else ["<root>"]
+        if unsupported:
+            raise TypeError(
+                f"{env.spec.id if env.spec else env}: observation space {raw} is not supported by the "
+                "Gymnasium adapter (Box, Discrete or a Dict of those)"
+            )
+        out: dict[str, spaces.Space] = {}
+        if isinstance(raw, spaces.Dict):
+            if self._state_keys:
+                dim = sum(spaces.flatdim(raw[k]) for k in self._state_keys)
+                out["state"] = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+            if self._image_keys:
+                out["images"] = spaces.Dict({k: raw[k] for k in self._image_keys})
+        elif _is_image(raw):
+            out["images"] = spaces.Dict({"rgb": raw})
+        else:
+            low, high = (raw.low, raw.high) if isinstance(raw, spaces.Box) else (0.0, 1.0)
+            dim = spaces.flatdim(raw)
+            out["state"] = spaces.Box(
+                np.broadcast_to(np.asarray(low, np.float32).reshape(-1), (dim,)).copy(),
+                np.broadcast_to(np.asarray(high, np.float32).reshape(-1), (dim,)).copy(),
+                (dim,),
+                np.float32,
+            )
+        self.observation_space = spaces.Dict(out)
+
+    def observation(self, observation: Any) -> dict[str, Any]:
+        raw = self.env.observation_space
+        if not isinstance(raw, spaces.Dict):
+            if "images" in self.observation_space.spaces:
+                return {"images": {"rgb": observation}}
+            return {"state": spaces.flatten(raw, observation).astype(np.float32)}
+        out: dict[str, Any] = {}
+        if self._state_keys:
+            parts = [spaces.flatten(raw[k], observation[k]) for k in self._state_keys]
+            out["state"] = np.concatenate(parts).astype(np.float32)
+        if self._image_keys:
+            out["images"] = {k: observation[k] for k in self._image_keys}
+        return out
+
+
+def _set_row(batch: Any, i: int, value: Any) -> None:
+    """Write one env's observation into row ``i`` of a numpy batch, in place."""
+    if isinstance(batch, dict):
+        for k in batch:
+            _set_row(batch[k], i, value[k])
+    else:
+        batch[i] = value
+
+
+def _copy_tree(batch: Any) -> Any:
+    return {k: _copy_tree(v) for k, v in batch.items()} if isinstance(batch, dict) else batch.copy()
+
+
+class TorchVectorEnv(gym.vector.VectorWrapper):
+    """A numpy Gymnasium vector env (SAME_STEP autoreset) seen through the torch contract."""
+
+    def __init__(
+        self, env: gym.vector.VectorEnv, spec: EnvSpec, device: str = "cpu", clip_actions: bool = True
+    ) -> None:
+        super().__init__(env)
+        if env.metadata.get("autoreset_mode") != AUTORESET_MODE:
+            raise ValueError(f"TorchVectorEnv needs autoreset_mode={AUTORESET_MODE}")
+        self.env_spec = spec
+        self.device = torch.device(device)
+        self.clip_actions = clip_actions
+        self.metadata = dict(env.metadata)
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[Obs, dict]:
+        options = dict(options or {})
+        if "env_idx" in options:
+            options["reset_mask"] = env_idx_to_mask(options.pop("env_idx"), self.num_envs)
+        obs, info = self.env.reset(seed=seed, options=options or None)
+        return obs_to_torch(obs, self.device), info
+
+    def _to_numpy_actions(self, actions: Any) -> np.ndarray:
+        space = self.single_action_space
+        a = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
+        if isinstance(space, spaces.Box):
+            if not np.isfinite(a).all():
+                raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
+            a = a.reshape(self.num_envs, *space.shape)
+            if self.clip_actions:
+                a = np.clip(a, space.low, space.high)
+            return a.astype(space.dtype, copy=False)
+        if isinstance(space, spaces.Discrete):
+            return a.reshape(self.num_envs).astype(np.int64, copy=False)
+        return a
+
+    def step(self, actions: Any) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(self._to_numpy_actions(actions))
+        done = np.logical_or(terminated, truncated)
+        if done.any():
+            final = _copy_tree(obs)
+            for i in np.flatnonzero(info["_final_obs"]):
+                _set_row(final, int(i), info["final_obs"][i])
+            info["final_obs"] = obs_to_torch(final, self.device)
+            info.pop("_final_obs", None)
+        out = {k: v for k, v in info.items() if k not in ("final_info", "_final_info")}
+        for key in ("success", "is_success"):
+            if key in info:
+                out["success"] = torch.as_tensor(np.asarray(info[key], dtype=bool), device=self.device)
+        return (
+            obs_to_torch(obs, self.device),
+            torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device),
+            torch.as_tensor(terminated, device=self.device),
+            torch.as_tensor(truncated, device=self.device),
+            out,
+        )
+
+
+def single_env_factory(gym_id: str, **gym_kwargs: Any):
+    """A picklable zero-argument factory for one contract-wrapped Gymnasium env."""
+
+    def make() -> gym.Env:
+        return ContractObservation(gym.make(gym_id, **gym_kwargs))
+
+    return make
+
+
+def make_gymnasium_env(
+    num_envs: int = 1,
+    *,
+    gym_id: str,
+    name: str | None = None,
+    family: str = "gymnasium",
+    vectorization: str = "sync",
+    device: str = "cpu",
+    clip_actions: bool = True,
+    async_context: str = "spawn",
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+    **gym_kwargs: Any,
+) -> TorchVectorEnv:
+    """Make ``num_envs`` copies of a Gymnasium env as one contract vector env.
+
+    Args:
+        num_envs: Batch size N.
+        gym_id: The Gymnasium id (``"CartPole-v1"``).
+        name: Our registered name (defaults to ``gym_id``).
+        vectorization: ``"sync"`` (one process) or ``"async"`` (one process per env).
+        device: Torch device of the returned batches.
+        clip_actions: Clip continuous actions to the action-space bounds before stepping.
+        async_context: multiprocessing start method for ``async`` (``spawn`` is safe with torch).
+        max_episode_steps: Override the env's time limit.
+        render_mode: Gymnasium render mode (``"rgb_array"`` for videos).
+        **gym_kwargs: Passed to ``gymnasium.make``.
+    """
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    if vectorization not in VECTORIZATION:
+        raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    kwargs = dict(gym_kwargs)
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+        # pygame-based renderers (classic control) must not look for a display or sound server.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    factory = single_env_factory(gym_id, **kwargs)
+    fns = [factory] * num_envs
+    if vectorization == "sync":
+        vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE)
+    else:
+        vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context=async_context)
+    time_limit = max_episode_steps
+    if time_limit is None:
+        gym_spec = gym.spec(gym_id)
+        time_limit = gym_spec.max_episode_steps
+    spec = EnvSpec(
+        name=name or gym_id,
+        observation_space=vec.single_observation_space,
+        action_space=vec.single_action_space,
+        max_episode_steps=time_limit,
+        family=family,
+    )
+    return TorchVectorEnv(vec, spec, device=device, clip_actions=clip_actions)

@@ -1,0 +1,54 @@
+"""Episode statistics for contract vector envs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from embodied_rl.envs.core import env_idx_to_mask
+
+
+class EpisodeStatistics(gym.vector.VectorWrapper):
+    """Track each env's running return and length; report finished episodes in ``info``.
+
+    On a step where some envs finish, ``info["episode"]`` is a dict of 1-D tensors over
+    the finished envs only: ``env_idx``, ``return``, ``length`` and, for envs that
+    report ``info["success"]``, ``success`` (the value on the episode's last step).
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        super().__init__(env)
+        self.env_spec = getattr(env, "env_spec", None)
+        self.metadata = dict(env.metadata)
+        self._return = torch.zeros(self.num_envs, dtype=torch.float64)
+        self._length = torch.zeros(self.num_envs, dtype=torch.long)
+
+    def reset(self, *, seed: Any = None, options: dict | None = None) -> tuple[Any, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        if options and "env_idx" in options:
+            mask = torch.from_numpy(env_idx_to_mask(options["env_idx"], self.num_envs))
+        else:
+            mask = torch.ones(self.num_envs, dtype=torch.bool)
+        self._return[mask] = 0.0
+        self._length[mask] = 0
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        self._return += reward.detach().cpu().double()
+        self._length += 1
+        done = (terminated | truncated).cpu()
+        if done.any():
+            idx = done.nonzero().flatten()
+            episode = {
+                "env_idx": idx,
+                "return": self._return[idx].clone(),
+                "length": self._length[idx].clone(),
+            }
+            if "success" in info:
+                episode["success"] = torch.as_tensor(info["success"]).cpu().bool()[idx]
+            info["episode"] = episode
+            self._return[idx] = 0.0
+            self._length[idx] = 0
+        return obs, reward, terminated, truncated, info
