@@ -155,9 +155,16 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
             info["final_obs"] = obs_to_torch(final, self.device)
             info.pop("_final_obs", None)
         out = {k: v for k, v in info.items() if k not in ("final_info", "_final_info")}
+        # SAME_STEP autoreset replaces a finished env's info by its reset info; the
+        # episode's own last-step info (where success is decided) is in final_info.
+        final_info = info.get("final_info", {})
         for key in ("success", "is_success"):
-            if key in info:
-                out["success"] = torch.as_tensor(np.asarray(info[key], dtype=bool), device=self.device)
+            if key in info or key in final_info:
+                success = np.asarray(info.get(key, np.zeros(self.num_envs)), dtype=bool).copy()
+                if key in final_info:
+                    rows = final_info[f"_{key}"]
+                    success[rows] = np.asarray(final_info[key], dtype=bool)[rows]
+                out["success"] = torch.as_tensor(success, device=self.device)
         return (
             obs_to_torch(obs, self.device),
             torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device),

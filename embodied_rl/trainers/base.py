@@ -114,10 +114,6 @@ class OnPolicyTrainer(ABC):
     def steps_per_update(self) -> int:
         return self.algo.num_steps * self.cfg.env.num_envs
 
-    @property
-    def num_updates(self) -> int:
-        return max(1, math.ceil(self.cfg.total_env_steps / self.steps_per_update))
-
     def current_lr_factor(self) -> float:
         if self.algo.lr_schedule == "linear":
             return max(0.0, 1.0 - self.global_step / self.cfg.total_env_steps)
@@ -138,7 +134,7 @@ class OnPolicyTrainer(ABC):
         )
         progress.update(self.global_step)
         try:
-            while self.update < self.num_updates and self.global_step < self.cfg.total_env_steps:
+            while self.global_step < self.cfg.total_env_steps:
                 if stop_after_updates is not None and self.update - start_update >= stop_after_updates:
                     break
                 metrics = self.train_one_update()
@@ -165,8 +161,8 @@ class OnPolicyTrainer(ABC):
             logger.close()
             raise
         progress.close()
-        finished = self.global_step >= self.cfg.total_env_steps or self.update >= self.num_updates
-        if finished or self.update > start_update:
+        finished = self.global_step >= self.cfg.total_env_steps
+        if finished:
             self.save()
         logger.close()
         return {"wall_time_s": time.perf_counter() - start_time, "finished": finished}
