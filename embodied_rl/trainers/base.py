@@ -11,7 +11,6 @@ same seed its metrics equal the uninterrupted run's without pickling simulator s
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from abc import ABC, abstractmethod
@@ -109,10 +108,6 @@ class OnPolicyTrainer(ABC):
         return self.cfg.seed * 1_000_003 + update * 9973
 
     # ---- the loop ------------------------------------------------------------------------
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.algo.num_steps * self.cfg.env.num_envs
 
     def current_lr_factor(self) -> float:
         if self.algo.lr_schedule == "linear":
