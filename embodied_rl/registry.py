@@ -100,7 +100,7 @@ class Registry(Generic[T]):
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             known = ", ".join(sorted(self._entries)) or "(none)"
             raise RegistryError(
-                f"unknown {self.kind} {name!r}.{hint} Registered {self.kind}s: {known}"
+                f"unknown {self.kind} {name!r}.{hint} Registered {self.kind} names: {known}"
             ) from None
 
     def get(self, name: str) -> T:

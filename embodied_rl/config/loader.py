@@ -58,12 +58,19 @@ def _load_yaml(path: Path, where: str) -> DictConfig:
     return loaded
 
 
-def read_layers(path: str | Path) -> list[Layer]:
-    """The preset layers named in ``defaults:`` followed by the file itself."""
+def read_layers(path: str | Path, preset_overrides: dict[str, str] | None = None) -> list[Layer]:
+    """The preset layers named in ``defaults:`` followed by the file itself.
+
+    ``preset_overrides`` (from ``defaults.<section>=<preset>`` on the command line)
+    replace or add presets before anything is merged, so switching ``algo: ppo`` to
+    ``grpo`` does not drag PPO-only keys along.
+    """
     path = Path(path)
     body = _load_yaml(path, "train")
     layers: list[Layer] = []
     presets = body.pop("defaults", None)
+    if preset_overrides:
+        presets = OmegaConf.merge(presets or OmegaConf.create(), preset_overrides)
     if presets is not None:
         if not isinstance(presets, DictConfig):
             raise ConfigError(f"{path}: 'defaults' must map a section to a preset, e.g. 'env: cartpole'")
@@ -142,8 +149,20 @@ def build_config(layers: Sequence[Layer]) -> tuple[TrainConfig, list[Layer]]:
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Load and validate a run config from a YAML file and ``key=value`` overrides."""
-    layers: list[Layer] = read_layers(path) if path is not None else []
+    """Load and validate a run config from a YAML file and ``key=value`` overrides.
+
+    ``defaults.<section>=<preset>`` overrides swap a preset of the file's ``defaults:``
+    (e.g. ``defaults.algo=grpo``); all other overrides are merged last.
+    """
+    presets = {
+        o.split("=", 1)[0][len("defaults.") :]: o.split("=", 1)[1]
+        for o in overrides
+        if o.startswith("defaults.")
+    }
+    overrides = [o for o in overrides if not o.startswith("defaults.")]
+    if presets and path is None:
+        raise ConfigError(f"{COMMAND_LINE}: defaults.* overrides need a config file")
+    layers: list[Layer] = read_layers(path, presets) if path is not None else []
     if overrides:
         layers.append((COMMAND_LINE, parse_overrides(overrides)))
     cfg, _ = build_config(layers)
