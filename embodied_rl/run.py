@@ -41,23 +41,27 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path | None = None) -> OnPoli
 
 @torch.no_grad()
 def record_video(policy: Policy, cfg: TrainConfig, video_dir: Path, seed: int) -> Path | None:
-    """Record one deterministic episode of ``policy`` as mp4 (None if the env cannot render)."""
+    """Record one deterministic episode of ``policy`` as mp4.
+
+    Returns None with a warning when the env cannot render ``rgb_array`` here (e.g. MuJoCo
+    without an EGL/OSMesa context): a missing video never fails a finished run.
+    """
+    recorder = None
     try:
         env = make(cfg.env.name, num_envs=1, render_mode="rgb_array", **cfg.env.kwargs)
-    except Exception as err:  # a family without rgb rendering: the run still succeeds
-        warnings.warn(f"no episode video: env '{cfg.env.name}' cannot render rgb_array ({err})", stacklevel=2)
-        return None
-    recorder = RecordEpisodeVideo(
-        env, video_dir, max_steps=cfg.log.video_max_steps, fps=env.metadata.get("render_fps", 30)
-    )
-    try:
+        fps = env.metadata.get("render_fps", 30)
+        recorder = RecordEpisodeVideo(env, video_dir, max_steps=cfg.log.video_max_steps, fps=fps)
         obs, _ = recorder.reset(seed=seed)
         for _ in range(cfg.log.video_max_steps + 1):
             obs, *_ = recorder.step(policy.act(obs, deterministic=True).actions)
             if recorder.videos:
                 break
-    finally:
         recorder.close()
+    except Exception as err:  # rendering backends fail in many ways; report, do not crash
+        warnings.warn(
+            f"no episode video: env '{cfg.env.name}' could not render rgb_array ({err!r})", stacklevel=2
+        )
+        return None
     return recorder.videos[0] if recorder.videos else None
 
 

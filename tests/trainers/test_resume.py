@@ -108,3 +108,16 @@ def test_pretrained_warm_start_loads_weights(make_cfg):
     warm.close()
     with pytest.raises(FileNotFoundError, match="never downloads"):
         build_trainer(make_cfg("quickstart", *SMALL, "policy.pretrained=Qwen/Qwen2-VL-2B", run="c"))
+
+
+def test_a_video_that_cannot_render_does_not_fail_the_run(make_cfg, monkeypatch):
+    import embodied_rl.run as run
+
+    def broken_make(*args, **kwargs):
+        raise RuntimeError("no OpenGL context")
+
+    monkeypatch.setattr(run, "make", broken_make)
+    cfg = make_cfg("quickstart", *SMALL, "log.video=true")
+    with pytest.warns(UserWarning, match="no episode video"):
+        summary = run.run_training(cfg)
+    assert summary.finished and summary.video is None and summary.checkpoint is not None
