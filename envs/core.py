@@ -131,14 +131,19 @@ def env_idx_to_mask(env_idx: Sequence[int] | torch.Tensor | np.ndarray, num_envs
     return mask
 
 
-def obs_to_torch(obs: Any, device: torch.device | str = "cpu") -> Any:
-    """Recursively turn numpy arrays in an observation into tensors on ``device``."""
+def obs_to_torch(obs: Any, device: torch.device | str = "cpu", copy: bool = False) -> Any:
+    """Recursively turn numpy arrays in an observation into tensors on ``device``.
+
+    With ``copy`` the tensors never share memory with the arrays (needed when the
+    producer reuses its buffers, as Gymnasium vector envs with ``copy=False`` do).
+    """
     if isinstance(obs, dict):
-        return {k: obs_to_torch(v, device) for k, v in obs.items()}
+        return {k: obs_to_torch(v, device, copy) for k, v in obs.items()}
     if isinstance(obs, np.ndarray):
         if obs.dtype == object:  # strings (instructions, text) stay as a Python list
             return list(obs)
-        return torch.from_numpy(obs).to(device)
+        tensor = torch.from_numpy(obs)
+        return tensor.to(device, copy=True) if copy else tensor.to(device)
     if isinstance(obs, tuple):  # Text spaces batch to tuples of str
         return list(obs)
     return obs

@@ -123,24 +123,28 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         self.device = torch.device(device)
         self.clip_actions = clip_actions
         self.metadata = dict(env.metadata)
+        space = self.single_action_space
+        if isinstance(space, spaces.Box):
+            self._low = torch.as_tensor(space.low, dtype=torch.float32)
+            self._high = torch.as_tensor(space.high, dtype=torch.float32)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[Obs, dict]:
         options = dict(options or {})
         if "env_idx" in options:
             options["reset_mask"] = env_idx_to_mask(options.pop("env_idx"), self.num_envs)
         obs, info = self.env.reset(seed=seed, options=options or None)
-        return obs_to_torch(obs, self.device), info
+        return obs_to_torch(obs, self.device, copy=True), info
 
     def _to_numpy_actions(self, actions: Any) -> np.ndarray:
         space = self.single_action_space
-        a = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
         if isinstance(space, spaces.Box):
-            if not np.isfinite(a).all():
+            a = torch.as_tensor(actions).detach().cpu().to(torch.float32).reshape(self.num_envs, *space.shape)
+            if not torch.isfinite(a).all():
                 raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
-            a = a.reshape(self.num_envs, *space.shape)
-            if self.clip_actions:
-                a = np.clip(a, space.low, space.high)
-            return a.astype(space.dtype, copy=False)
+            if self.clip_actions:  # torch.clamp is ~10x cheaper than np.clip on small arrays
+                a = torch.clamp(a, self._low, self._high)
+            return a.numpy().astype(space.dtype, copy=False)
+        a = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
         if isinstance(space, spaces.Discrete):
             return a.reshape(self.num_envs).astype(np.int64, copy=False)
         return a
@@ -166,7 +170,7 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
                     success[rows] = np.asarray(final_info[key], dtype=bool)[rows]
                 out["success"] = torch.as_tensor(success, device=self.device)
         return (
-            obs_to_torch(obs, self.device),
+            obs_to_torch(obs, self.device, copy=True),
             torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device),
             torch.as_tensor(terminated, device=self.device),
             torch.as_tensor(truncated, device=self.device),
@@ -225,10 +229,12 @@ def make_gymnasium_env(
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     factory = single_env_factory(gym_id, **kwargs)
     fns = [factory] * num_envs
+    # copy=False: Gymnasium would deep-copy the obs dict every step; TorchVectorEnv copies
+    # the arrays into fresh tensors instead, which is cheaper and just as safe.
     if vectorization == "sync":
-        vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE)
+        vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, copy=False)
     else:
-        vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context=async_context)
+        vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False)
     time_limit = max_episode_steps
     if time_limit is None:
         gym_spec = gym.spec(gym_id)

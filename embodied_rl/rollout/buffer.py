@@ -74,8 +74,12 @@ class Batch:
     def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
         """Shuffle rows and yield ``num_minibatches`` minibatches (sizes differ by at most 1)."""
         perm = torch.randperm(len(self), generator=generator).to(self.log_prob.device)
-        for index in perm.tensor_split(min(num_minibatches, max(len(self), 1))):
-            yield self.select(index)
+        shuffled = self.select(perm)  # one gather per epoch; minibatches are then cheap views
+        sizes = [len(c) for c in perm.tensor_split(min(num_minibatches, max(len(self), 1)))]
+        start = 0
+        for size in sizes:
+            yield shuffled.select(slice(start, start + size))
+            start += size
 
 
 class RolloutBuffer:
