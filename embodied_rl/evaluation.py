@@ -1,8 +1,11 @@
 """Evaluate a policy on fixed seeds: episode ``k`` always starts from ``seed + k``.
 
 Episodes run in waves of ``num_envs``; each env plays exactly one episode per wave,
-so a deterministic policy gives the same per-episode outcomes whatever ``num_envs``
-is (the parallelism-invariance users of published evals ask for).
+so which seed an episode gets never depends on ``num_envs``. With a deterministic
+policy the outcomes are then the same for any ``num_envs`` up to floating point: a
+batched matmul may round differently from a single-row one, and chaotic continuous
+control (MuJoCo) can amplify that last-bit difference over hundreds of steps. Use
+``num_envs=1`` where bit-exact comparisons across runs matter.
 """
 
 from __future__ import annotations
