@@ -139,31 +139,26 @@ class OnPolicyTrainer(ABC):
                 metrics = self.train_one_update()
                 logger.log(metrics, self.global_step)
                 self.history.append({"step": self.global_step, **metrics})
-                progress.update(
-                    self.global_step,
-                    **{k.split("/")[-1]: v for k, v in metrics.items() if k == "rollout/episode_return_mean"},
-                )
+                ret = metrics.get("rollout/episode_return_mean")
+                progress.update(self.global_step, **({} if ret is None else {"return": ret}))
                 if self.cfg.checkpoint.every_updates and self.update % self.cfg.checkpoint.every_updates == 0:
                     self.save()
                     self.collector.reset(seed=self.env_seed(self.update))  # the clean cut (module doc)
                 if self.cfg.eval.every_updates and self.update % self.cfg.eval.every_updates == 0:
                     logger.log(self.evaluate().metrics(), self.global_step)
         except NonFiniteLossError as err:
-            progress.close()
-            logger.close()
             where = self.last_checkpoint or "none was written"
             raise NonFiniteLossError(f"{err}. Training stopped; last good checkpoint: {where}") from None
         except KeyboardInterrupt:
-            progress.close()
             if self.update > start_update:
                 self.save(interrupted=True)
-            logger.close()
             raise
-        progress.close()
+        finally:
+            progress.close()
+            logger.close()
         finished = self.global_step >= self.cfg.total_env_steps
         if finished:
             self.save()
-        logger.close()
         return {"wall_time_s": time.perf_counter() - start_time, "finished": finished}
 
     def train_one_update(self) -> dict[str, float]:

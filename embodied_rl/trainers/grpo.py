@@ -67,7 +67,9 @@ class GRPOTrainer(OnPolicyTrainer):
 
     def rollout(self) -> tuple[Batch | None, RolloutStats, dict[str, float]]:
         n, g = self.cfg.env.num_envs, self.algo.group_size
-        seeds = group_seeds(self.env_seed(self.update) + self.update * n, n, g)
+        seeds = group_seeds(
+            self.env_seed(self.update), n, g
+        )  # new tasks every update, reproducible on resume
         stats, returns = self.collector.collect_episodes(self.buffer, seeds)
         advantages = grpo_advantages(returns, g, scale_by_std=self.algo.scale_by_std)
         keep = (
