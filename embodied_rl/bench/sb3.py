@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import multiprocessing
 import os
 import platform
@@ -75,18 +74,37 @@ class Setting:
 
 SETTINGS: dict[str, Setting] = {
     "CartPole-v1": Setting(
-        total_steps=100_000, n_envs=8, n_steps=32, batch_size=256, n_epochs=20, lr=1e-3, lr_schedule="linear",
-        gamma=0.98, gae_lambda=0.8,
+        total_steps=100_000,
+        n_envs=8,
+        n_steps=32,
+        batch_size=256,
+        n_epochs=20,
+        lr=1e-3,
+        lr_schedule="linear",
+        gamma=0.98,
+        gae_lambda=0.8,
         source="RL Zoo ppo.yml (clip range constant 0.2 instead of linear: our PPO has no clip schedule)",
     ),
     "Pendulum-v1": Setting(
-        total_steps=204_800, n_envs=4, n_steps=1024, batch_size=64, n_epochs=10, lr=1e-3,
-        gamma=0.9, gae_lambda=0.95,
-        source="RL Zoo ppo.yml without gSDE (neither side uses it), 2x its 100k budget to make up for it",
+        total_steps=307_200,
+        n_envs=4,
+        n_steps=1024,
+        batch_size=64,
+        n_epochs=10,
+        lr=1e-3,
+        gamma=0.9,
+        gae_lambda=0.95,
+        source="RL Zoo ppo.yml without gSDE (neither side uses it), 3x its 100k budget to make up for that",
     ),
     "HalfCheetah-v5": Setting(
-        total_steps=245_760, n_envs=8, n_steps=256, batch_size=64, n_epochs=10, lr=3e-4,
-        gamma=0.99, gae_lambda=0.95,
+        total_steps=307_200,
+        n_envs=8,
+        n_steps=256,
+        batch_size=64,
+        n_epochs=10,
+        lr=3e-4,
+        gamma=0.99,
+        gae_lambda=0.95,
         source="SB3 PPO defaults (as in the PPO paper's MuJoCo setting), 8 envs x 256 steps = 2048 per rollout",
     ),
 }
@@ -99,6 +117,7 @@ def _train_ours(env: str, s: Setting, total: int, seed: int, threads: int, episo
     import torch
 
     from embodied_rl.config import load_config
+    from embodied_rl.evaluation import evaluate_policy
     from embodied_rl.run import build_trainer
 
     torch.set_num_threads(threads)
@@ -145,8 +164,12 @@ def _train_ours(env: str, s: Setting, total: int, seed: int, threads: int, episo
             trainer.train()
             wall = time.perf_counter() - start
             steps = trainer.global_step
-            train_returns = [h["rollout/episode_return_mean"] for h in trainer.history if "rollout/episode_return_mean" in h]
-            result = trainer.evaluate(episodes)
+            curve = [[int(h["step"]), h.get("rollout/episode_return_mean")] for h in trainer.history]
+            # One env at a time, like the SB3 loop: batched matmuls round differently from
+            # single-row ones, and MuJoCo amplifies that, so num_envs > 1 changes outcomes.
+            result = evaluate_policy(
+                trainer.policy, env, episodes, seed=EVAL_SEED, num_envs=1, deterministic=True
+            )
         finally:
             trainer.close()
     return {
@@ -154,7 +177,7 @@ def _train_ours(env: str, s: Setting, total: int, seed: int, threads: int, episo
         "train_wall_s": wall,
         "eval_returns": [float(r) for r in result.returns],
         "eval_seeds": list(result.seeds),
-        "train_return_last": float(train_returns[-1]) if train_returns else math.nan,
+        "train_curve": curve,
     }
 
 
@@ -180,6 +203,34 @@ def _evaluate_sb3(model: Any, env_id: str, episodes: int) -> tuple[list[float], 
     return returns, seeds
 
 
+def _curve_callback_class() -> type:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.monitor import Monitor
+
+    class CurveCallback(BaseCallback):
+        """Per rollout: [env steps so far, mean return of the episodes that ended in it] (as ours logs)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.curve: list[list[Any]] = []
+            self._seen: list[int] = []
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            monitors = [e for e in self.training_env.envs if isinstance(e, Monitor)]  # type: ignore[attr-defined]
+            self._seen += [0] * (len(monitors) - len(self._seen))
+            new: list[float] = []
+            for i, m in enumerate(monitors):
+                rewards = m.get_episode_rewards()
+                new += rewards[self._seen[i] :]
+                self._seen[i] = len(rewards)
+            self.curve.append([int(self.num_timesteps), float(statistics.fmean(new)) if new else None])
+
+    return CurveCallback
+
+
 def _train_sb3(env: str, s: Setting, total: int, seed: int, threads: int, episodes: int) -> dict[str, Any]:
     import gymnasium as gym
     import torch
@@ -189,7 +240,10 @@ def _train_sb3(env: str, s: Setting, total: int, seed: int, threads: int, episod
 
     torch.set_num_threads(threads)
     vec = DummyVecEnv([lambda: Monitor(gym.make(env)) for _ in range(s.n_envs)])
-    lr: Any = s.lr if s.lr_schedule == "constant" else (lambda progress_remaining, lr=s.lr: progress_remaining * lr)
+    lr: Any = (
+        s.lr if s.lr_schedule == "constant" else (lambda progress_remaining, lr=s.lr: progress_remaining * lr)
+    )
+    _CurveCallback = _curve_callback_class()
     model = PPO(
         "MlpPolicy",
         vec,
@@ -217,12 +271,12 @@ def _train_sb3(env: str, s: Setting, total: int, seed: int, threads: int, episod
         device="cpu",
         verbose=0,
     )
+    curve = _CurveCallback()
     try:
         start = time.perf_counter()
-        model.learn(total_timesteps=total, progress_bar=False)
+        model.learn(total_timesteps=total, callback=curve, progress_bar=False)
         wall = time.perf_counter() - start
         steps = model.num_timesteps
-        train_returns = [ep["r"] for ep in model.ep_info_buffer]
         returns, seeds = _evaluate_sb3(model, env, episodes)
     finally:
         vec.close()
@@ -231,11 +285,13 @@ def _train_sb3(env: str, s: Setting, total: int, seed: int, threads: int, episod
         "train_wall_s": wall,
         "eval_returns": returns,
         "eval_seeds": seeds,
-        "train_return_last": float(statistics.fmean(train_returns[-10:])) if train_returns else math.nan,
+        "train_curve": curve.curve,
     }
 
 
-def run_one(framework: str, env: str, setting: dict[str, Any], total: int, seed: int, threads: int, episodes: int) -> dict[str, Any]:
+def run_one(
+    framework: str, env: str, setting: dict[str, Any], total: int, seed: int, threads: int, episodes: int
+) -> dict[str, Any]:
     """Train and evaluate one (framework, env, seed); the subprocess entry point."""
     s = Setting(**{**setting, "hidden_sizes": tuple(setting["hidden_sizes"])})
     fn = _train_ours if framework == "embodied-rl" else _train_sb3
@@ -334,18 +390,29 @@ def render_markdown(meta: dict[str, Any], settings: dict[str, Any], summary: dic
                 f"| {'met' if per['speed_ok'] else 'NOT met'} ({per['speed_ratio']:.2f}x) |"
             )
     if verdicts:
-        lines += ["", "| env | return >= SB3 within seed noise | >= 2x SB3 env-steps/s |", "|---|---|---|", *verdicts]
+        lines += [
+            "",
+            "| env | return >= SB3 within seed noise | >= 2x SB3 env-steps/s |",
+            "|---|---|---|",
+            *verdicts,
+        ]
     lines += ["", "Per-seed final returns (seed: return):", ""]
     for env, per in summary.items():
         for fw in FRAMEWORKS:
             if fw in per:
-                pairs = ", ".join(f"{s}: {_fmt(r)}" for s, r in zip(per[fw]["seeds"], per[fw]["final_returns"]))
+                pairs = ", ".join(
+                    f"{s}: {_fmt(r)}" for s, r in zip(per[fw]["seeds"], per[fw]["final_returns"], strict=True)
+                )
                 lines.append(f"- {env} / {fw}: {pairs}")
     lines += ["", "Settings (identical for both frameworks):", ""]
     for env, s in settings.items():
         items = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("source", "total_steps"))
         lines.append(f"- {env}: {items} ({s['source']})")
-    lines += ["", "See docs/benchmarks.md for how the settings are matched. Raw numbers: the .json next to this file.", ""]
+    lines += [
+        "",
+        "See docs/benchmarks.md for how the settings are matched. Raw numbers: the .json next to this file.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -374,15 +441,31 @@ def _versions() -> dict[str, str]:
 
 
 def _command(args: argparse.Namespace) -> str:
-    prefix = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
+    prefix = " ".join(
+        f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ
+    )
     if Path(sys.argv[0]).name == "embodied-rl" and sys.argv[1:3] == ["bench", "sb3"]:
         cmd = shlex.join(["embodied-rl", *sys.argv[1:]])
     else:
-        cmd = shlex.join([
-            "embodied-rl", "bench", "sb3", "--envs", *args.envs, "--seeds", str(args.seeds),
-            "--budget-scale", str(args.budget_scale), "--threads", str(args.threads),
-            "--eval-episodes", str(args.eval_episodes), "--out", str(args.out),
-        ])
+        cmd = shlex.join(
+            [
+                "embodied-rl",
+                "bench",
+                "sb3",
+                "--envs",
+                *args.envs,
+                "--seeds",
+                str(args.seeds),
+                "--budget-scale",
+                str(args.budget_scale),
+                "--threads",
+                str(args.threads),
+                "--eval-episodes",
+                str(args.eval_episodes),
+                "--out",
+                str(args.out),
+            ]
+        )
     return f"{prefix} {cmd}".strip()
 
 
@@ -395,7 +478,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"error: no benchmark setting for {unknown}; known: {sorted(SETTINGS)}", file=sys.stderr)
         return 2
     if args.seeds < 1 or args.eval_episodes < 1 or args.budget_scale <= 0 or args.threads < 1:
-        print("error: --seeds, --eval-episodes, --threads must be >= 1 and --budget-scale > 0", file=sys.stderr)
+        print(
+            "error: --seeds, --eval-episodes, --threads must be >= 1 and --budget-scale > 0", file=sys.stderr
+        )
         return 2
     try:
         import stable_baselines3  # noqa: F401
@@ -414,7 +499,10 @@ def run_from_args(args: argparse.Namespace) -> int:
             order = FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]  # alternate who goes first
             plan += [(fw, env, seed) for fw in order]
 
-    print(f"bench sb3: {len(plan)} runs; budgets: " + ", ".join(f"{e} {b:,} steps" for e, b in budgets.items()), flush=True)
+    print(
+        f"bench sb3: {len(plan)} runs; budgets: " + ", ".join(f"{e} {b:,} steps" for e, b in budgets.items()),
+        flush=True,
+    )
     runs: list[dict[str, Any]] = []
     bench_start = time.perf_counter()
     for k, (fw, env, seed) in enumerate(plan, 1):
@@ -445,9 +533,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     }
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text(render_markdown(meta, settings, summary))
-    out_json.write_text(json.dumps(
-        {"meta": meta, "settings": settings, "budgets": budgets, "summary": summary, "runs": runs}, indent=2
-    ) + "\n")
+    out_json.write_text(
+        json.dumps(
+            {"meta": meta, "settings": settings, "budgets": budgets, "summary": summary, "runs": runs},
+            indent=2,
+        )
+        + "\n"
+    )
     print(out_md.read_text())
     print(f"wrote {out_md} and {out_json} ({total_wall / 60:.1f} min)")
     return 0
