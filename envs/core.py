@@ -172,16 +172,6 @@ def index_obs(obs: Obs, index: Any) -> Obs:
     raise TypeError(f"cannot index observation leaf of type {type(obs).__name__}")
 
 
-def where_obs(mask: torch.Tensor, a: Obs, b: Obs) -> Obs:
-    """Row-wise select: ``a[i] if mask[i] else b[i]`` for every leaf."""
-    if isinstance(a, dict):
-        return {k: where_obs(mask, a[k], b[k]) for k in a}
-    if isinstance(a, torch.Tensor):
-        m = mask.to(a.device).view(-1, *([1] * (a.dim() - 1)))
-        return torch.where(m, a, b)
-    return [x if m else y for x, y, m in zip(a, b, mask.tolist(), strict=True)]
-
-
 def check_finite(obs: Obs, where: str) -> None:
     """Raise ``FloatingPointError`` naming the key when a float leaf has NaN/inf."""
 

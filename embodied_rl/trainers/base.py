@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from embodied_rl.algorithms.advantages import normalize_advantages
+from embodied_rl.algorithms.losses import entropy_loss, kl_estimate, ppo_clip_loss
 from embodied_rl.checkpoint import (
     CheckpointPayload,
     latest_checkpoint,
@@ -103,6 +105,32 @@ class OnPolicyTrainer(ABC):
                 f"policy.pretrained='{directory}': no {WEIGHTS_NAME} there (embodied-rl never downloads weights)"
             )
         self.policy.load_state_dict(load_file(str(path)))
+
+    def policy_objective(
+        self, log_prob: torch.Tensor, entropy: torch.Tensor, mb: Batch
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The part PPO and GRPO share: clipped ratio + entropy bonus + optional KL penalty.
+
+        ``loss = L_clip(A) + ent_coef * (-H) + kl_coef * KL(pi || pi_old)``, with ``A`` normalised
+        per minibatch when ``algo.norm_adv``.
+        """
+        advantages = normalize_advantages(mb.advantages) if self.algo.norm_adv else mb.advantages
+        pg_loss, stats = ppo_clip_loss(
+            log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high
+        )
+        ent_loss = entropy_loss(entropy)
+        loss = pg_loss + self.algo.ent_coef * ent_loss
+        metrics = {
+            "policy_loss": pg_loss.detach(),
+            "entropy": -ent_loss.detach(),
+            "approx_kl": stats.approx_kl,
+            "clip_fraction": stats.clip_fraction,
+        }
+        if self.algo.kl_coef:
+            kl = kl_estimate(log_prob, mb.log_prob, self.algo.kl_estimator).mean()  # type: ignore[arg-type]
+            loss = loss + self.algo.kl_coef * kl
+            metrics["kl_penalty"] = kl.detach()
+        return loss, metrics
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [{"params": [p for p in self.policy.parameters() if p.requires_grad]}]

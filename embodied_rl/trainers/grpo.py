@@ -16,9 +16,7 @@ import torch
 from embodied_rl.algorithms.advantages import (
     group_has_signal,
     grpo_advantages,
-    normalize_advantages,
 )
-from embodied_rl.algorithms.losses import entropy_loss, kl_estimate, ppo_clip_loss
 from embodied_rl.config.schema import AlgoConfig, TrainConfig
 from embodied_rl.envs.core import group_seeds
 from embodied_rl.rollout.buffer import Batch
@@ -89,22 +87,4 @@ class GRPOTrainer(OnPolicyTrainer):
 
     def loss(self, mb: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         log_prob, entropy, _ = self.policy.evaluate(mb.obs, mb.actions, mb.extras)
-        advantages = mb.advantages
-        if self.algo.norm_adv:
-            advantages = normalize_advantages(advantages)
-        pg_loss, stats = ppo_clip_loss(
-            log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high
-        )
-        ent_loss = entropy_loss(entropy)
-        loss = pg_loss + self.algo.ent_coef * ent_loss
-        metrics = {
-            "policy_loss": pg_loss.detach(),
-            "entropy": -ent_loss.detach(),
-            "approx_kl": stats.approx_kl,
-            "clip_fraction": stats.clip_fraction,
-        }
-        if self.algo.kl_coef:
-            kl = kl_estimate(log_prob, mb.log_prob, self.algo.kl_estimator).mean()  # type: ignore[arg-type]
-            loss = loss + self.algo.kl_coef * kl
-            metrics["kl_penalty"] = kl.detach()
-        return loss, metrics
+        return self.policy_objective(log_prob, entropy, mb)

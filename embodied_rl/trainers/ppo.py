@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from embodied_rl.algorithms.advantages import gae, normalize_advantages
-from embodied_rl.algorithms.losses import entropy_loss, kl_estimate, ppo_clip_loss, value_loss
+from embodied_rl.algorithms.advantages import gae
+from embodied_rl.algorithms.losses import value_loss
 from embodied_rl.config.schema import AlgoConfig, TrainConfig
 from embodied_rl.rollout.buffer import Batch
 from embodied_rl.rollout.collector import RolloutStats
@@ -91,25 +91,9 @@ class PPOTrainer(OnPolicyTrainer):
 
     def loss(self, mb: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         log_prob, entropy, value = self.policy.evaluate(mb.obs, mb.actions, mb.extras)
-        advantages = normalize_advantages(mb.advantages) if self.algo.norm_adv else mb.advantages
-        pg_loss, stats = ppo_clip_loss(
-            log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high
-        )
-        assert value is not None
-        v_loss = value_loss(
-            value, mb.returns, mb.values, clip=self.algo.vf_clip_coef if self.algo.clip_vloss else None
-        )
-        ent_loss = entropy_loss(entropy)
-        loss = pg_loss + self.algo.vf_coef * v_loss + self.algo.ent_coef * ent_loss
-        metrics = {
-            "policy_loss": pg_loss.detach(),
-            "value_loss": v_loss.detach(),
-            "entropy": -ent_loss.detach(),
-            "approx_kl": stats.approx_kl,
-            "clip_fraction": stats.clip_fraction,
-        }
-        if self.algo.kl_coef:
-            kl = kl_estimate(log_prob, mb.log_prob, self.algo.kl_estimator).mean()  # type: ignore[arg-type]
-            loss = loss + self.algo.kl_coef * kl
-            metrics["kl_penalty"] = kl.detach()
-        return loss, metrics
+        loss, metrics = self.policy_objective(log_prob, entropy, mb)
+        assert value is not None  # PPOConfig.check requires a value head
+        clip = self.algo.vf_clip_coef if self.algo.clip_vloss else None
+        v_loss = value_loss(value, mb.returns, mb.values, clip=clip)
+        metrics["value_loss"] = v_loss.detach()
+        return loss + self.algo.vf_coef * v_loss, metrics
