@@ -72,6 +72,13 @@ register_gymnasium(
     family="toy",
     description="Reach a goal on a 4x4 grid seen as 16x16 RGB pixels (tests the cnn policy).",
 )
+gym.register("embodied_rl/PointReach-v0", entry_point="embodied_rl.envs.toy:PointReach", max_episode_steps=30)
+register_gymnasium(
+    "PointReach-v0",
+    gym_id="embodied_rl/PointReach-v0",
+    family="toy",
+    description="Move a point to the target the instruction names (continuous, language; image_size=N adds pixels).",
+)
 
 
 def make(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:

@@ -24,6 +24,7 @@ from embodied_rl.envs.core import (
 from gymnasium import spaces
 
 VECTORIZATION = ("sync", "async")
+TEXT_KEYS = ("instruction", "text")
 
 
 def _is_image(space: spaces.Space) -> bool:
@@ -41,7 +42,8 @@ class ContractObservation(gym.ObservationWrapper):
     - ``Box`` of any non-image shape -> ``{"state": float32[D]}`` (flattened)
     - ``Discrete(n)`` -> ``{"state": one-hot float32[n]}``
     - ``Box`` uint8 ``HxWxC`` -> ``{"images": {"rgb": uint8[H, W, C]}}``
-    - ``Dict`` -> image entries into ``images`` (by key), the rest flattened into ``state``
+    - ``Dict`` -> image entries into ``images`` (by key), ``Text`` entries named
+      ``instruction`` / ``text`` passed through as strings, the rest flattened into ``state``
     """
 
     def __init__(self, env: gym.Env) -> None:
@@ -49,9 +51,13 @@ class ContractObservation(gym.ObservationWrapper):
         raw = env.observation_space
         self._image_keys: list[str] = []
         self._state_keys: list[str] = []
+        self._text_keys: list[str] = []
         if isinstance(raw, spaces.Dict):
             for key, sub in raw.spaces.items():
-                (self._image_keys if _is_image(sub) else self._state_keys).append(key)
+                if isinstance(sub, spaces.Text) and key in TEXT_KEYS:
+                    self._text_keys.append(key)
+                else:
+                    (self._image_keys if _is_image(sub) else self._state_keys).append(key)
             unsupported = [
                 k for k in self._state_keys if not isinstance(raw[k], (spaces.Box, spaces.Discrete))
             ]
@@ -69,6 +75,7 @@ class ContractObservation(gym.ObservationWrapper):
                 out["state"] = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
             if self._image_keys:
                 out["images"] = spaces.Dict({k: raw[k] for k in self._image_keys})
+            out.update({k: raw[k] for k in self._text_keys})
         elif _is_image(raw):
             out["images"] = spaces.Dict({"rgb": raw})
         else:
@@ -94,6 +101,7 @@ class ContractObservation(gym.ObservationWrapper):
             out["state"] = np.concatenate(parts).astype(np.float32)
         if self._image_keys:
             out["images"] = {k: observation[k] for k in self._image_keys}
+        out.update({k: observation[k] for k in self._text_keys})
         return out
 
 
@@ -107,7 +115,10 @@ def _set_row(batch: Any, i: int, value: Any) -> None:
 
 
 def _copy_tree(batch: Any) -> Any:
-    return {k: _copy_tree(v) for k, v in batch.items()} if isinstance(batch, dict) else batch.copy()
+    """Copy a numpy batch; text leaves (tuples of str) become lists so rows can be set."""
+    if isinstance(batch, dict):
+        return {k: _copy_tree(v) for k, v in batch.items()}
+    return list(batch) if isinstance(batch, tuple) else batch.copy()
 
 
 class TorchVectorEnv(gym.vector.VectorWrapper):

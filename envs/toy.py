@@ -60,3 +60,112 @@ class GridGoalPixels(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         return np.kron(self._image(), np.ones((8, 8, 1), dtype=np.uint8))  # 8x upscale for videos
+
+
+REACH_STEP = 0.1
+REACH_RADIUS = 0.1
+REACH_COLORS = {"red": (230, 40, 40), "blue": (40, 90, 230)}
+
+
+class PointReach(gym.Env):
+    """Move a point to the target named in the instruction (continuous control, language).
+
+    Description:
+        A point in the square ``[-1, 1]^2`` and two targets, a red and a blue one. The
+        instruction (``"reach the red target"`` / ``"reach the blue target"``) names the
+        one to reach. Actions are 2-D velocities in ``[-1, 1]^2``; the point moves by
+        ``0.1 * action`` per step (clipped to the square).
+    Observation:
+        ``state`` = ``[x, y, red_x, red_y, blue_x, blue_y, is_red]`` (the last entry
+        repeats the instruction as a number, so state-only policies can solve it),
+        ``instruction`` (text) and, with ``image_size > 0``, ``images["rgb"]``: the scene
+        drawn at ``image_size`` pixels (point white, targets in their colour).
+    Reward and success:
+        Dense progress reward ``d_{t-1} - d_t`` (distance to the named target) scaled by
+        10, plus 1 and ``terminated`` once within 0.1 of it (``info["success"]``).
+        The registered version truncates after 30 steps.
+    Randomisations:
+        Point, both targets and the instructed colour are drawn uniformly at reset.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, image_size: int = 0, render_mode: str | None = None) -> None:
+        self.image_size = image_size
+        self.render_mode = render_mode
+        obs: dict[str, spaces.Space] = {
+            "state": spaces.Box(-1.0, 1.0, (7,), np.float32),
+            "instruction": spaces.Text(64, charset="abcdefghijklmnopqrstuvwxyz "),
+        }
+        if image_size:
+            obs["rgb"] = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        self.observation_space = spaces.Dict(obs)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._pos = np.zeros(2)
+        self._targets = np.zeros((2, 2))
+        self._which = 0
+
+    @property
+    def goal(self) -> np.ndarray:
+        return self._targets[self._which]
+
+    @property
+    def instruction(self) -> str:
+        return f"reach the {list(REACH_COLORS)[self._which]} target"
+
+    def _obs(self) -> dict[str, Any]:
+        state = np.concatenate([self._pos, self._targets.reshape(-1), [1.0 - self._which]])
+        obs: dict[str, Any] = {"state": state.astype(np.float32), "instruction": self.instruction}
+        if self.image_size:
+            obs["rgb"] = self._draw(self.image_size)
+        return obs
+
+    def _draw(self, size: int) -> np.ndarray:
+        img = np.full((size, size, 3), 30, dtype=np.uint8)
+        r = max(1, size // 16)
+
+        def dot(p: np.ndarray, color: tuple[int, int, int]) -> None:
+            cx, cy = ((p + 1.0) / 2.0 * (size - 1)).round().astype(int)
+            img[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1] = color
+
+        for target, color in zip(self._targets, REACH_COLORS.values(), strict=True):
+            dot(target, color)
+        dot(self._pos, (255, 255, 255))
+        return img
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        self._pos = self.np_random.uniform(-1.0, 1.0, 2)
+        self._targets = self.np_random.uniform(-1.0, 1.0, (2, 2))
+        self._which = int(self.np_random.integers(2))
+        return self._obs(), {"success": False}
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        action = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        before = float(np.linalg.norm(self.goal - self._pos))
+        self._pos = np.clip(self._pos + REACH_STEP * action, -1.0, 1.0)
+        after = float(np.linalg.norm(self.goal - self._pos))
+        success = after < REACH_RADIUS
+        reward = 10.0 * (before - after) + float(success)
+        return self._obs(), reward, success, False, {"success": success}
+
+    def render(self) -> np.ndarray | None:
+        return self._draw(128) if self.render_mode == "rgb_array" else None
+
+
+def point_reach_expert(
+    state: np.ndarray, noise: float = 0.0, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Scripted expert for :class:`PointReach`: head straight for the named target.
+
+    ``a = clip((goal - pos) / 0.1, -1, 1) + noise * N(0, I)`` (clipped again), batched over
+    rows of ``state`` ``[N, 7]``.
+    """
+    state = np.asarray(state, dtype=np.float64)
+    pos, red, blue, is_red = state[:, 0:2], state[:, 2:4], state[:, 4:6], state[:, 6:7]
+    goal = np.where(is_red > 0.5, red, blue)
+    action = np.clip((goal - pos) / REACH_STEP, -1.0, 1.0)
+    if noise:
+        rng = rng or np.random.default_rng()
+        action = np.clip(action + noise * rng.standard_normal(action.shape), -1.0, 1.0)
+    return action.astype(np.float32)
