@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 from torch.utils.tensorboard import SummaryWriter
 
-NAMESPACES = ("train", "rollout", "eval", "time", "charts")
+NAMESPACES = ("train", "rollout", "eval", "time", "charts", "sft", "policy")
 """Allowed first parts of a metric key."""
 
 METRICS_FILE = "metrics.jsonl"

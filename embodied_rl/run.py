@@ -33,6 +33,8 @@ class RunSummary:
     eval: EvalResult | None
     video: Path | None
     finished: bool
+    sft: dict[str, float] | None = None
+    sft_eval: EvalResult | None = None
 
 
 def build_trainer(cfg: TrainConfig, run_dir: str | Path | None = None) -> OnPolicyTrainer:
@@ -82,9 +84,13 @@ def run_training(
 ) -> RunSummary:
     """Train (or resume) a run, then evaluate it, record a video and print a summary table."""
     trainer = build_trainer(cfg, run_dir=resume_dir)
+    sft_info: dict[str, float] | None = None
+    sft_eval: EvalResult | None = None
     try:
         if resume_dir is not None:
             trainer.restore()
+        elif cfg.sft.steps > 0:
+            sft_info, sft_eval = warm_start(trainer, cfg)
         out = trainer.train(stop_after_updates=stop_after_updates)
         result: EvalResult | None = None
         video: Path | None = None
@@ -106,11 +112,45 @@ def run_training(
         eval=result,
         video=video,
         finished=out["finished"],
+        sft=sft_info,
+        sft_eval=sft_eval,
     )
     print_table(
         f"embodied-rl: {cfg.algo.name} on {cfg.env.name}", summary_rows(cfg, summary), console=console
     )
     return summary
+
+
+def warm_start(trainer: OnPolicyTrainer, cfg: TrainConfig) -> tuple[dict[str, float], EvalResult]:
+    """SFT the trainer's policy on expert demonstrations, save it to ``<run_dir>/sft`` and evaluate it.
+
+    The evaluation (same episodes and seeds as the final one) is logged under ``eval/``
+    at env step 0, so the learning curve starts from the warm policy.
+    """
+    from embodied_rl.sft import demos_for, run_sft
+
+    demos = demos_for(cfg.sft, cfg.env.name, cfg.env.kwargs, cfg.env.num_envs)
+    losses = run_sft(
+        trainer.policy, demos, cfg.sft.steps, cfg.sft.batch_size, cfg.sft.lr, cfg.seed, cfg.log.progress
+    )
+    trainer.policy.save_pretrained(trainer.run_dir / "sft")
+    result = trainer.evaluate()
+    info = {
+        "sft/samples": float(len(demos)),
+        "sft/expert_success_rate": demos.success_rate,
+        "sft/loss_first": losses[0],
+        "sft/loss_last": losses[-1],
+    }
+    with MetricLogger(trainer.run_dir, tensorboard=cfg.log.tensorboard) as logger:
+        logger.log({**info, **result.metrics()}, 0)
+    return info, result
+
+
+def _eval_text(result: EvalResult) -> str:
+    text = f"{result.mean_return:.1f} +- {result.std_return:.1f}"
+    if result.success_rate is not None:
+        text += f", success {100 * result.success_rate:.1f}%"
+    return text
 
 
 def summary_rows(cfg: TrainConfig, s: RunSummary) -> list[tuple[str, str]]:
@@ -122,6 +162,13 @@ def summary_rows(cfg: TrainConfig, s: RunSummary) -> list[tuple[str, str]]:
         ),
         ("train return (first -> last 10%)", f"{s.first_return:.1f} -> {s.last_return:.1f}"),
     ]
+    if s.sft is not None and s.sft_eval is not None:
+        rows.append(
+            (
+                f"SFT ({cfg.sft.steps} steps, {int(s.sft['sft/samples'])} samples)",
+                f"loss {s.sft['sft/loss_first']:.3f} -> {s.sft['sft/loss_last']:.3f}; eval {_eval_text(s.sft_eval)}",
+            )
+        )
     if s.eval is not None:
         mode = "deterministic" if cfg.eval.deterministic else "stochastic"
         rows.append(

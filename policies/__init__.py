@@ -24,6 +24,12 @@ POLICIES.register(
     description="CNN encoder on obs['images'] (+ state), MLP trunks, Gaussian/categorical head",
     test_env="GridGoalPixels-v0",
 )
+POLICIES.register(
+    "vla",
+    "embodied_rl.policies.vla.policy:VLAPolicy",
+    description="backbone (mlp/cnn or a transformers VLM/LLM) + action tokens or flow-matching head + value head",
+    test_env="PointReach-v0",
+)
 
 
 def build_policy(config: Any, spec: EnvSpec) -> Policy:

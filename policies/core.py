@@ -82,6 +82,27 @@ class Policy(nn.Module, ABC):
     def value(self, obs: Obs) -> torch.Tensor | None:
         """``[B]`` value estimates (None without a value head); used to bootstrap truncations."""
 
+    def sft_loss(self, obs: Obs, actions: torch.Tensor) -> torch.Tensor:
+        """Supervised loss of expert ``actions`` (behaviour cloning), 0-d, with grad.
+
+        Each head defines its own: token cross-entropy, the flow-matching loss, or the
+        negative log-likelihood for Gaussian / categorical heads.
+        """
+        raise NotImplementedError(f"policy '{self.config.name}' does not implement sft_loss")
+
+    def fit_to_demos(self, actions: torch.Tensor) -> None:
+        """Hook called with the demonstration actions before SFT (e.g. to set action-bin ranges)."""
+
+    @classmethod
+    def resolve_paths(cls, config: PolicyConfig, directory: Path) -> None:
+        """Hook: make paths stored relative to a saved policy directory absolute before building."""
+
+    def parameter_counts(self) -> dict[str, int]:
+        """``{"total": ..., "trainable": ...}`` parameter counts."""
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"total": total, "trainable": trainable}
+
     @property
     def has_value_head(self) -> bool:
         return bool(self.config.value_head)
@@ -123,6 +144,7 @@ class Policy(nn.Module, ABC):
         config = OmegaConf.to_object(
             OmegaConf.merge(OmegaConf.structured(policy_cls.config_class), info["config"])
         )
+        policy_cls.resolve_paths(config, directory)
         policy = policy_cls(config, spec_from_dict(info["spec"]))
         policy.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
         return policy.to(device)

@@ -14,6 +14,7 @@ from embodied_rl.config.schema import (
     EvalConfig,
     LogConfig,
     PolicyConfig,
+    SFTConfig,
     TrainConfig,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigError",
     "EnvConfig",
     "EvalConfig",
+    "SFTConfig",
     "LogConfig",
     "PolicyConfig",
     "TrainConfig",

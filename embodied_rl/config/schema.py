@@ -138,6 +138,26 @@ class EvalConfig:
 
 
 @dataclass
+class SFTConfig:
+    """Supervised warm start (behaviour cloning) before RL, as the published VLA+RL pipelines do."""
+
+    steps: int = 0
+    """Gradient steps of SFT before RL (0 = no SFT)."""
+    demos: str = ""
+    """Directory of saved demonstrations (`embodied-rl sft --save-demos`); empty = collect from the expert."""
+    episodes: int = 50
+    """Expert episodes to collect when demos is empty."""
+    expert_noise: float = 0.0
+    """Std of Gaussian noise the scripted expert adds to its actions (makes weaker demos)."""
+    batch_size: int = 256
+    """Demonstration samples per SFT step."""
+    lr: float = 1e-3
+    """Adam learning rate of SFT."""
+    seed: int = 20_000
+    """First env seed of the demonstration episodes (kept apart from training and eval seeds)."""
+
+
+@dataclass
 class TrainConfig:
     """A whole training run."""
 
@@ -153,6 +173,8 @@ class TrainConfig:
     """Checkpointing."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Evaluation."""
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    """Optional SFT warm start before RL."""
     name: str = ""
     """Experiment name (defaults to the config file's stem)."""
     total_env_steps: int = 100_000

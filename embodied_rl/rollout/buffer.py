@@ -89,7 +89,9 @@ class RolloutBuffer:
     ``rewards``, ``terminated``, ``truncated``, policy ``extras``, and
     ``final_values[t]`` = V(final obs) for envs truncated at ``t`` (for bootstrapping).
     ``mask[t, i]`` marks valid samples (all True for step rollouts; GRPO masks steps
-    after an env's first episode).
+    after an env's first episode). ``log_prob[t]`` is ``[N]`` for per-chunk likelihoods
+    and ``[N, ...]`` when a policy reports them per action or per dimension
+    (``policy.logprob_level``); its shape is taken from the first sample.
     """
 
     def __init__(self, num_steps: int, num_envs: int, device: str | torch.device = "cpu") -> None:
@@ -126,6 +128,10 @@ class RolloutBuffer:
         extras: dict[str, torch.Tensor] | None = None,
     ) -> None:
         if self.obs is None:
+            if log_prob.shape[1:] != self.log_prob.shape[2:]:
+                self.log_prob = torch.zeros(
+                    (*self.log_prob.shape[:2], *log_prob.shape[1:]), device=self.device
+                )
             self.obs = _alloc_like(obs, self.num_steps, self.device)
             self.actions = _alloc_like(actions, self.num_steps, self.device)
             self.extras = {k: _alloc_like(v, self.num_steps, self.device) for k, v in (extras or {}).items()}
@@ -151,7 +157,7 @@ class RolloutBuffer:
         batch = Batch(
             obs=_flatten(self.obs),
             actions=_flatten(self.actions),
-            log_prob=self.log_prob.reshape(-1),
+            log_prob=self.log_prob.reshape(-1, *self.log_prob.shape[2:]),
             advantages=advantages.reshape(-1),
             returns=returns.reshape(-1),
             values=self.values.reshape(-1),

@@ -112,9 +112,12 @@ class OnPolicyTrainer(ABC):
         """The part PPO and GRPO share: clipped ratio + entropy bonus + optional KL penalty.
 
         ``loss = L_clip(A) + ent_coef * (-H) + kl_coef * KL(pi || pi_old)``, with ``A`` normalised
-        per minibatch when ``algo.norm_adv``.
+        per minibatch when ``algo.norm_adv``. With log-probs per action or per dimension
+        (``[B, ...]``) the ratio is taken per entry and averaged (pi_RL's action/token level).
         """
         advantages = normalize_advantages(mb.advantages) if self.algo.norm_adv else mb.advantages
+        # Per-action / per-dimension log-probs ([B, ...]) share their sample's advantage.
+        advantages = advantages.reshape(-1, *([1] * (log_prob.dim() - 1)))
         pg_loss, stats = ppo_clip_loss(
             log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high
         )

@@ -132,6 +132,12 @@ class ActorCriticPolicy(Policy):
         log_prob, entropy = self.head.evaluate(actor, actions)
         return log_prob, entropy, value
 
+    def sft_loss(self, obs: Obs, actions: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of the expert actions (Gaussian or categorical)."""
+        actor, _ = self._features(obs)
+        log_prob, _ = self.head.evaluate(actor, actions)
+        return -log_prob.mean()
+
     def value(self, obs: Obs) -> torch.Tensor | None:
         if self.value_head is None:
             return None

@@ -1,0 +1,205 @@
+"""Supervised fine-tuning (behaviour cloning) from demonstrations: the warm start before RL.
+
+Demonstrations are flat ``(obs, action)`` pairs collected from a scripted expert
+(:data:`embodied_rl.envs.experts.EXPERTS`) or loaded from a directory written by
+:func:`save_demos`. Each policy defines its own supervised loss through
+``Policy.sft_loss(obs, actions)``: token cross-entropy for action-token heads, the
+flow-matching loss for flow heads, negative log-likelihood for Gaussian/categorical heads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from embodied_rl.config.schema import SFTConfig
+from embodied_rl.envs import make
+from embodied_rl.envs.core import Obs, index_obs
+from embodied_rl.envs.experts import EXPERTS
+from embodied_rl.envs.wrappers.episode_stats import EpisodeStatistics
+from embodied_rl.logging import TrainProgress
+from embodied_rl.policies.core import Policy
+
+DEMOS_TENSORS = "demos.safetensors"
+DEMOS_TEXT = "demos.json"
+
+
+@dataclass
+class Demonstrations:
+    """Flat expert samples: ``obs`` (batched contract obs with ``M`` rows) and ``actions [M, ...]``."""
+
+    obs: Obs
+    actions: torch.Tensor
+    episode_returns: list[float]
+    episode_successes: list[bool]
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean(self.episode_successes)) if self.episode_successes else float("nan")
+
+
+def _cat(rows: list[Any]) -> Any:
+    first = rows[0]
+    if isinstance(first, dict):
+        return {k: _cat([r[k] for r in rows]) for k in first}
+    if isinstance(first, torch.Tensor):
+        return torch.cat(rows, 0)
+    return [item for r in rows for item in r]
+
+
+@torch.no_grad()
+def collect_demos(
+    env_name: str,
+    episodes: int,
+    seed: int,
+    num_envs: int = 8,
+    noise: float = 0.0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Demonstrations:
+    """Run the env's scripted expert for ``episodes`` whole episodes (seeds ``seed + k``).
+
+    Every step of every episode is kept (successful or not), in episode order.
+    """
+    expert = EXPERTS.get(env_name)(noise)
+    rng = np.random.default_rng(seed)
+    env = EpisodeStatistics(make(env_name, num_envs=num_envs, **(env_kwargs or {})))
+    obs_rows: list[Obs] = []
+    act_rows: list[torch.Tensor] = []
+    returns: list[float] = []
+    successes: list[bool] = []
+    try:
+        for start in range(0, episodes, num_envs):
+            wave = min(num_envs, episodes - start)
+            obs, _ = env.reset(seed=[seed + start + i for i in range(num_envs)])
+            active = torch.zeros(num_envs, dtype=torch.bool)
+            active[:wave] = True
+            while active.any():
+                actions = expert(obs, rng)
+                rows = active.nonzero().flatten()
+                obs_rows.append(index_obs(obs, rows))
+                act_rows.append(actions[rows].float())
+                obs, _, terminated, truncated, info = env.step(actions)
+                done = (terminated | truncated).cpu() & active
+                if done.any() and "episode" in info:
+                    ep = info["episode"]
+                    for j, i in enumerate(ep["env_idx"].tolist()):
+                        if done[i]:
+                            returns.append(float(ep["return"][j]))
+                            successes.append(bool(ep["success"][j]) if "success" in ep else False)
+                active &= ~done
+    finally:
+        env.close()
+    return Demonstrations(_cat(obs_rows), torch.cat(act_rows, 0), returns, successes)
+
+
+def save_demos(demos: Demonstrations, directory: str | Path) -> Path:
+    """Write tensors to ``demos.safetensors`` and text leaves + episode stats to ``demos.json``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {"actions": demos.actions.contiguous()}
+    text: dict[str, Any] = {
+        "episode_returns": demos.episode_returns,
+        "episode_successes": demos.episode_successes,
+    }
+
+    def visit(x: Any, key: str) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                visit(v, f"{key}.{k}")
+        elif isinstance(x, torch.Tensor):
+            tensors[key] = x.contiguous()
+        else:
+            text[key] = list(x)
+
+    visit(demos.obs, "obs")
+    save_file(tensors, str(directory / DEMOS_TENSORS))
+    (directory / DEMOS_TEXT).write_text(json.dumps(text))
+    return directory
+
+
+def load_demos(directory: str | Path) -> Demonstrations:
+    """Inverse of :func:`save_demos`."""
+    directory = Path(directory)
+    if not (directory / DEMOS_TENSORS).is_file():
+        raise FileNotFoundError(
+            f"'{directory}' holds no {DEMOS_TENSORS} (write one with embodied-rl sft --save-demos)"
+        )
+    leaves: dict[str, Any] = dict(load_file(str(directory / DEMOS_TENSORS)))
+    text = json.loads((directory / DEMOS_TEXT).read_text())
+    leaves.update({k: v for k, v in text.items() if k.startswith("obs.")})
+    obs: Obs = {}
+    for key, value in leaves.items():
+        if not key.startswith("obs."):
+            continue
+        *parents, last = key.split(".")[1:]
+        node = obs
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return Demonstrations(obs, leaves["actions"], text["episode_returns"], text["episode_successes"])
+
+
+def run_sft(
+    policy: Policy,
+    demos: Demonstrations,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+    max_grad_norm: float = 1.0,
+) -> list[float]:
+    """``steps`` Adam steps on ``policy.sft_loss`` over random minibatches; returns the losses."""
+    device = next(policy.parameters()).device
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    bar = TrainProgress(steps, "sft", progress)
+    losses: list[float] = []
+    policy.fit_to_demos(demos.actions.to(device))
+    policy.train()
+    try:
+        for step in range(steps):
+            idx = torch.randint(len(demos), (min(batch_size, len(demos)),), generator=generator)
+            obs = _to_device(index_obs(demos.obs, idx), device)
+            loss = policy.sft_loss(obs, demos.actions[idx].to(device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"SFT loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            losses.append(loss.item())
+            bar.update(step + 1, loss=losses[-1])
+    finally:
+        bar.close()
+    return losses
+
+
+def _to_device(obs: Any, device: torch.device) -> Any:
+    if isinstance(obs, dict):
+        return {k: _to_device(v, device) for k, v in obs.items()}
+    return obs.to(device) if isinstance(obs, torch.Tensor) else obs
+
+
+def demos_for(cfg_sft: SFTConfig, env_name: str, env_kwargs: dict[str, Any], num_envs: int) -> Demonstrations:
+    """The demonstrations a config asks for: loaded from ``sft.demos`` or collected from the expert."""
+    if cfg_sft.demos:
+        return load_demos(cfg_sft.demos)
+    return collect_demos(
+        env_name,
+        cfg_sft.episodes,
+        cfg_sft.seed,
+        num_envs=num_envs,
+        noise=cfg_sft.expert_noise,
+        env_kwargs=env_kwargs,
+    )
