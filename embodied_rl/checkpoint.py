@@ -150,7 +150,7 @@ def _write_text(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-def _safetensors_ready(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def safetensors_ready(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """CPU, contiguous tensors that share no memory (safetensors refuses shared storage).
 
     Tied weights (one tensor under two keys) are cloned, like ``safetensors.torch.save_model``
@@ -211,7 +211,7 @@ def save_checkpoint(run_dir: Path, payload: CheckpointPayload, keep_last: int = 
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        tensors = _safetensors_ready(payload.model_state)
+        tensors = safetensors_ready(payload.model_state)
         save_file(tensors, tmp / MODEL_FILE, metadata={"format": "pt"})
         _fsync_file(tmp / MODEL_FILE)
         _write_text(tmp / CONFIG_FILE, payload.config_yaml)

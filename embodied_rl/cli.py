@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     from embodied_rl.bench.sb3_args import add_arguments
 
     add_arguments(sb3)
+    heads = bench_sub.add_parser(
+        "heads",
+        help="act / update cost of every action head and sampler (tokens, Flow-SDE, Flow-Noise)",
+        description="Rollout and update time per action head and sampler, and the first-step importance ratio.",
+    )
+    from embodied_rl.bench.heads import add_arguments as add_heads_arguments
+
+    add_heads_arguments(heads)
     return parser
 
 
@@ -267,6 +275,10 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "heads":
+        from embodied_rl.bench.heads import run_from_args as run_heads
+
+        return run_heads(args)
     from embodied_rl.bench.sb3 import run_from_args
 
     return run_from_args(args)

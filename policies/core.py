@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from embodied_rl.checkpoint import safetensors_ready
 from embodied_rl.config.schema import PolicyConfig
 
 WEIGHTS_NAME = "model.safetensors"
@@ -94,8 +95,13 @@ class Policy(nn.Module, ABC):
         """Hook called with the demonstration actions before SFT (e.g. to set action-bin ranges)."""
 
     @classmethod
-    def resolve_paths(cls, config: PolicyConfig, directory: Path) -> None:
-        """Hook: make paths stored relative to a saved policy directory absolute before building."""
+    def build_from_directory(cls, config: PolicyConfig, spec: EnvSpec, directory: Path) -> Policy:
+        """Build the (untrained) policy a saved directory describes; weights are loaded after.
+
+        Policies that save more than weights (e.g. a transformers backbone's tokenizer and
+        config) read them from ``directory`` here.
+        """
+        return cls(config, spec)
 
     def parameter_counts(self) -> dict[str, int]:
         """``{"total": ..., "trainable": ...}`` parameter counts."""
@@ -118,8 +124,7 @@ class Policy(nn.Module, ABC):
         """Write ``model.safetensors`` and ``policy.json`` into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_NAME))
+        save_file(safetensors_ready(self.state_dict()), str(directory / WEIGHTS_NAME))
         (directory / POLICY_NAME).write_text(json.dumps(self.policy_info(), indent=2))
         return directory
 
@@ -144,7 +149,6 @@ class Policy(nn.Module, ABC):
         config = OmegaConf.to_object(
             OmegaConf.merge(OmegaConf.structured(policy_cls.config_class), info["config"])
         )
-        policy_cls.resolve_paths(config, directory)
-        policy = policy_cls(config, spec_from_dict(info["spec"]))
+        policy = policy_cls.build_from_directory(config, spec_from_dict(info["spec"]), directory)
         policy.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
         return policy.to(device)

@@ -83,7 +83,7 @@ class LanguageEncoder(nn.Module):
         self.out_dim = self.backbone.hidden_size + int(spec.state_dim or 0)
         if config.freeze:
             self.backbone.requires_grad_(False)
-        if config.lora_rank:
+        if config.lora_rank and not self.backbone.lora:  # a saved LoRA backbone comes back with its adapters
             self.backbone.apply_lora(r=config.lora_rank, alpha=config.lora_alpha)
         if config.gradient_checkpointing:
             self.backbone.enable_gradient_checkpointing()

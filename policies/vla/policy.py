@@ -15,13 +15,16 @@ with ``low``/``high`` the action-space bounds (or the 1st/99th percentiles of th
 demonstrations with ``tokens.action_range=dataset``); bins and flow samples live in
 [-1, 1] there. The env receives ``[B, H*A]`` (``H = chunk``) and clips to its bounds.
 
+Deterministic actions (evaluation) are the greedy bins for token heads and, for flow
+heads, the ODE integrated from ``x_0 = 0`` (the noise distribution's mean), so an
+evaluation is repeatable; stochastic evaluation samples the RL sampler.
+
 Log-probs are aggregated per ``logprob_level``: ``chunk`` ``[B]``, ``action`` ``[B, H]``
 or ``dim`` ``[B, H, A]``; the trainers broadcast the advantage over the extra dims.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 from embodied_rl.envs.core import EnvSpec, Obs
 from embodied_rl.policies.backbones import build_mlp
-from embodied_rl.policies.core import POLICY_NAME, ActionOutput, Policy, PolicyEnvMismatch
+from embodied_rl.policies.core import ActionOutput, Policy, PolicyEnvMismatch
 from embodied_rl.policies.heads.action_tokens import ActionTokenHead, aggregate
 from embodied_rl.policies.vla.config import SMALL_BACKBONES, VLAPolicyConfig
 from embodied_rl.policies.vla.encoders import LanguageEncoder, SmallEncoder
@@ -167,6 +170,12 @@ class VLAPolicy(Policy):
             cond = self.encoder.features(obs, out)
             actions = self.lm_tokens.tokenizer.decode(bins.reshape(bins.shape[0], self.chunk, -1))
             extras = {"action_bins": bins.reshape(bins.shape[0], self.chunk, -1)}
+        elif deterministic and self.config.head == "flow":
+            # The flow's "mode": the ODE from the noise distribution's mean x_0 = 0 (repeatable).
+            assert self.head is not None and cond is not None
+            noise = cond.new_zeros(cond.shape[0], self.chunk, self.action_dim)
+            actions = self.head.ode_sample(cond, noise=noise)
+            log_prob, extras = torch.zeros_like(actions), {}
         else:
             assert self.head is not None and cond is not None
             actions, log_prob, extras = self.head.sample(cond, deterministic=deterministic)
@@ -214,23 +223,26 @@ class VLAPolicy(Policy):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Weights + ``policy.json``; transformers backbones also write ``backbone/`` (config,
-        tokenizer, processor) so the directory reloads with no other file."""
+        tokenizer, processor, LoRA adapters) so the directory reloads with no other file."""
         directory = super().save_pretrained(directory)
         if self.is_language:
             target = directory / BACKBONE_DIR
             shutil.rmtree(target, ignore_errors=True)
             self.encoder.backbone.save_pretrained(target)
-            info = json.loads((directory / POLICY_NAME).read_text())
-            info["config"]["backbone"]["path"] = BACKBONE_DIR
-            (directory / POLICY_NAME).write_text(json.dumps(info, indent=2))
         return directory
 
     @classmethod
-    def resolve_paths(cls, config: VLAPolicyConfig, directory: Path) -> None:
-        """A backbone path saved relative to a policy directory is resolved against it."""
-        path = config.backbone.path
-        if path and not Path(path).is_absolute() and (directory / path).is_dir():
-            config.backbone.path = str(directory / path)
+    def build_from_directory(cls, config: VLAPolicyConfig, spec: EnvSpec, directory: Path) -> VLAPolicy:  # type: ignore[override]
+        """Build the backbone from ``directory/backbone`` when the policy saved one (config unchanged)."""
+        saved = Path(directory) / BACKBONE_DIR
+        if not saved.is_dir() or config.backbone.family in SMALL_BACKBONES:
+            return cls(config, spec)
+        original = config.backbone.path
+        config.backbone.path = str(saved)
+        try:
+            return cls(config, spec)
+        finally:
+            config.backbone.path = original
 
 
 def _finite_bounds(low: np.ndarray, high: np.ndarray, default: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

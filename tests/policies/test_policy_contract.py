@@ -1,31 +1,78 @@
-"""The policy contract (DESIGN.md): every registered policy on its test env."""
+"""The policy contract (DESIGN.md): every registered policy and every policy preset on its env.
+
+Policy presets are ``configs/policy/*.yaml``; each one names the env(s) it fits in a
+``# fits: ENV [key=value ...]`` header line (env kwargs after the name).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from embodied_rl.envs import env_spec, make
 from embodied_rl.policies import POLICIES, ActionOutput, Policy, PolicyEnvMismatch, build_policy
+from omegaconf import OmegaConf
 
 N = 5
-
-# Every registered policy on the env its metadata names, plus the Gaussian head of mlp.
-CASES = [(name, POLICIES.entry(name).metadata["test_env"]) for name in POLICIES.names()]
-CASES.append(("mlp", "Pendulum-v1"))
+PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "policy"
 
 
-def _setup(name: str, env_name: str, **config):
-    env = make(env_name, num_envs=N)
+def _preset_fits(path: Path) -> list[tuple[str, dict]]:
+    fits = []
+    for line in path.read_text().splitlines():
+        m = re.match(r"#\s*fits:\s*(\S+)(.*)", line)
+        if m:
+            kwargs = dict(kv.split("=") for kv in m.group(2).split())
+            fits.append((m.group(1), {k: int(v) if v.isdigit() else v for k, v in kwargs.items()}))
+    return fits
+
+
+# (case id, policy name, preset file or None, env name, env kwargs): every registered policy on the
+# env its metadata names, the Gaussian head of mlp, and every preset on the envs it claims to fit.
+CASES = [(name, name, None, POLICIES.entry(name).metadata["test_env"], {}) for name in POLICIES.names()]
+CASES.append(("mlp-Pendulum", "mlp", None, "Pendulum-v1", {}))
+for _path in sorted(PRESET_DIR.glob("*.yaml")):
+    for _env, _kw in _preset_fits(_path):
+        CASES.append((f"preset:{_path.stem}-{_env}", OmegaConf.load(_path)["name"], _path, _env, _kw))
+IDS = [c[0] for c in CASES]
+CASE_ARGS = [c[1:] for c in CASES]
+
+
+def test_every_preset_declares_the_envs_it_fits() -> None:
+    for path in PRESET_DIR.glob("*.yaml"):
+        assert _preset_fits(path), f"{path.name} has no '# fits: ENV' line"
+
+
+def _setup(name: str, preset: Path | None, env_name: str, env_kwargs: dict, **overrides):
+    env = make(env_name, num_envs=N, **env_kwargs)
     spec = env_spec(env)
     obs, _ = env.reset(seed=0)
     env.close()
     cls = POLICIES.get(name)
+    layers = [OmegaConf.structured(cls.config_class)]
+    if preset is not None:
+        layers.append(OmegaConf.load(preset))
+    config = OmegaConf.to_object(OmegaConf.merge(*layers, overrides))
     torch.manual_seed(0)
-    policy = cls(cls.config_class(**config), spec)
+    policy = cls(config, spec)
     return policy, spec, obs
+
+
+def _perturb(out: ActionOutput, spec) -> tuple:
+    """Other actions (and extras) than the sampled ones."""
+    other = (out.actions + 1) % spec.action_space.n if spec.action_kind == "discrete" else out.actions + 1.0
+    extras = {}
+    for k, v in out.extras.items():
+        if v.is_floating_point():
+            extras[k] = v + 0.5
+        elif k == "action_bins":
+            extras[k] = torch.where(v > 0, v - 1, v + 1)
+        else:
+            extras[k] = v
+    return other, extras
 
 
 def _action_dims(spec) -> tuple[int, ...]:
@@ -42,9 +89,11 @@ def test_every_policy_names_a_registered_test_env() -> None:
         assert POLICIES.get(entry.name).config_class().name == entry.name
 
 
-@pytest.mark.parametrize(("name", "env_name"), CASES)
-def test_act_shapes_and_evaluate_reproduces_log_prob(name: str, env_name: str) -> None:
-    policy, spec, obs = _setup(name, env_name)
+@pytest.mark.parametrize(("name", "preset", "env_name", "env_kwargs"), CASE_ARGS, ids=IDS)
+def test_act_shapes_and_evaluate_reproduces_log_prob(
+    name: str, preset, env_name: str, env_kwargs: dict
+) -> None:
+    policy, spec, obs = _setup(name, preset, env_name, env_kwargs)
     torch.manual_seed(1)
     out = policy.act(obs)
     assert isinstance(out, ActionOutput)
@@ -67,14 +116,14 @@ def test_act_shapes_and_evaluate_reproduces_log_prob(name: str, env_name: str) -
     torch.testing.assert_close(policy.value(obs), out.value, atol=1e-6, rtol=1e-6)
 
     # evaluating other actions gives other log-probs (evaluate is not just echoing act)
-    other = (out.actions + 1) % spec.action_space.n if spec.action_kind == "discrete" else out.actions + 1.0
-    other_lp, _, _ = policy.evaluate(obs, other, out.extras)
+    other, other_extras = _perturb(out, spec)
+    other_lp, _, _ = policy.evaluate(obs, other, other_extras)
     assert not torch.allclose(other_lp, out.log_prob)
 
 
-@pytest.mark.parametrize(("name", "env_name"), CASES)
-def test_deterministic_act_is_repeatable(name: str, env_name: str) -> None:
-    policy, spec, obs = _setup(name, env_name)
+@pytest.mark.parametrize(("name", "preset", "env_name", "env_kwargs"), CASE_ARGS, ids=IDS)
+def test_deterministic_act_is_repeatable(name: str, preset, env_name: str, env_kwargs: dict) -> None:
+    policy, spec, obs = _setup(name, preset, env_name, env_kwargs)
     torch.manual_seed(1)
     a = policy.act(obs, deterministic=True)
     torch.manual_seed(2)
@@ -89,15 +138,18 @@ def test_deterministic_act_is_repeatable(name: str, env_name: str) -> None:
     assert torch.equal(s1.actions, s2.actions)
 
 
-@pytest.mark.parametrize(("name", "env_name"), CASES)
-def test_gradients_reach_every_parameter(name: str, env_name: str) -> None:
-    policy, _, obs = _setup(name, env_name)
+@pytest.mark.parametrize(("name", "preset", "env_name", "env_kwargs"), CASE_ARGS, ids=IDS)
+def test_gradients_reach_every_parameter(name: str, preset, env_name: str, env_kwargs: dict) -> None:
+    policy, _, obs = _setup(name, preset, env_name, env_kwargs)
     out = policy.act(obs)
     log_prob, entropy, value = policy.evaluate(obs, out.actions, out.extras)
-    assert log_prob.requires_grad and entropy.requires_grad and value.requires_grad
+    # (a Flow-SDE entropy is a constant of the noise schedule, so it may carry no grad)
+    assert log_prob.requires_grad and value.requires_grad and torch.isfinite(entropy).all()
     loss = -(log_prob.mean() + 0.1 * entropy.mean()) + value.pow(2).mean()
     loss.backward()
     params = dict(policy.named_parameters())
+    if getattr(policy, "is_language", False) and policy.config.head == "flow":
+        params = {n: p for n, p in params.items() if "lm_head" not in n}  # a flow head reads hidden states
     assert params
     missing = [n for n, p in params.items() if p.grad is None]
     assert not missing, f"no gradient for {missing}"
@@ -105,9 +157,11 @@ def test_gradients_reach_every_parameter(name: str, env_name: str) -> None:
     assert not zero, f"all-zero gradient for {zero}"
 
 
-@pytest.mark.parametrize(("name", "env_name"), CASES)
-def test_save_pretrained_round_trip(name: str, env_name: str, tmp_path: Path) -> None:
-    policy, spec, obs = _setup(name, env_name, init_log_std=-0.5)
+@pytest.mark.parametrize(("name", "preset", "env_name", "env_kwargs"), CASE_ARGS, ids=IDS)
+def test_save_pretrained_round_trip(
+    name: str, preset, env_name: str, env_kwargs: dict, tmp_path: Path
+) -> None:
+    policy, spec, obs = _setup(name, preset, env_name, env_kwargs)
     with torch.no_grad():  # move away from the init so a fresh build would differ
         for p in policy.parameters():
             p.add_(0.01 * torch.randn_like(p))
@@ -127,8 +181,13 @@ def test_save_pretrained_round_trip(name: str, env_name: str, tmp_path: Path) ->
     assert torch.equal(a.actions, b.actions)
     assert torch.equal(a.log_prob, b.log_prob)
     assert torch.equal(a.value, b.value)
-    lp1, ent1, v1 = policy.evaluate(obs, a.actions, a.extras)
-    lp2, ent2, v2 = loaded.evaluate(obs, a.actions, a.extras)
+    torch.manual_seed(5)
+    s1 = policy.act(obs)
+    torch.manual_seed(5)
+    s2 = loaded.act(obs)
+    assert torch.equal(s1.actions, s2.actions) and torch.equal(s1.log_prob, s2.log_prob)
+    lp1, ent1, v1 = policy.evaluate(obs, s1.actions, s1.extras)
+    lp2, ent2, v2 = loaded.evaluate(obs, s1.actions, s1.extras)
     assert torch.equal(lp1, lp2) and torch.equal(ent1, ent2) and torch.equal(v1, v2)
     # the concrete class loads it too; another policy class refuses
     assert type(POLICIES.get(name).from_pretrained(out_dir)) is type(policy)
@@ -147,16 +206,16 @@ def test_from_pretrained_never_downloads(tmp_path: Path) -> None:
 
 
 def test_from_pretrained_needs_both_files(tmp_path: Path) -> None:
-    policy, _, _ = _setup("mlp", "CartPole-v1")
+    policy, _, _ = _setup("mlp", None, "CartPole-v1", {})
     out = policy.save_pretrained(tmp_path / "p")
     (out / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         Policy.from_pretrained(out)
 
 
-@pytest.mark.parametrize(("name", "env_name"), CASES)
-def test_without_value_head(name: str, env_name: str) -> None:
-    policy, _, obs = _setup(name, env_name, value_head=False)
+@pytest.mark.parametrize(("name", "preset", "env_name", "env_kwargs"), CASE_ARGS, ids=IDS)
+def test_without_value_head(name: str, preset, env_name: str, env_kwargs: dict) -> None:
+    policy, _, obs = _setup(name, preset, env_name, env_kwargs, value_head=False)
     assert not policy.has_value_head
     out = policy.act(obs)
     assert out.value is None
@@ -164,7 +223,7 @@ def test_without_value_head(name: str, env_name: str) -> None:
     assert value is None
     assert log_prob.shape == (N,) and entropy.shape == (N,)
     assert policy.value(obs) is None
-    with_head, _, _ = _setup(name, env_name)
+    with_head, _, _ = _setup(name, preset, env_name, env_kwargs)
     assert sum(p.numel() for p in policy.parameters()) < sum(p.numel() for p in with_head.parameters())
 
 
