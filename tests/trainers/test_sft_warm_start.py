@@ -1,0 +1,79 @@
+"""SFT warm start: demonstrations from scripted experts, run_sft, and SFT before PPO in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from embodied_rl.envs import env_spec, make
+from embodied_rl.envs.experts import EXPERTS
+from embodied_rl.policies import Policy, build_policy
+from embodied_rl.run import run_training
+from embodied_rl.sft import collect_demos, load_demos, run_sft, save_demos
+
+
+def test_expert_demos_are_successful_and_round_trip(tmp_path: Path) -> None:
+    demos = collect_demos("PointReach-v0", episodes=6, seed=0, num_envs=4)
+    assert len(demos.episode_returns) == 6 and demos.success_rate == 1.0
+    assert demos.actions.shape == (len(demos), 2) and len(demos.obs["instruction"]) == len(demos)
+    noisy = collect_demos("PointReach-v0", episodes=6, seed=0, num_envs=4, noise=1.0)
+    assert not torch.equal(noisy.actions[:5], demos.actions[:5])
+    loaded = load_demos(save_demos(demos, tmp_path / "demos"))
+    assert torch.equal(loaded.actions, demos.actions) and torch.equal(loaded.obs["state"], demos.obs["state"])
+    assert loaded.obs["instruction"] == demos.obs["instruction"]
+    assert loaded.episode_returns == demos.episode_returns
+    with pytest.raises(FileNotFoundError, match="sft --save-demos"):
+        load_demos(tmp_path / "missing")
+
+
+def test_unknown_expert_is_a_clear_error() -> None:
+    with pytest.raises(Exception, match="CartPole-v1"):
+        EXPERTS.get("CartPole-v1")
+
+
+@pytest.mark.parametrize("preset", ["mlp", "vla_tokens_mlp", "vla_flow_sde_mlp"])
+def test_sft_imitates_the_expert(preset: str) -> None:
+    from omegaconf import OmegaConf
+
+    from embodied_rl.policies import POLICIES
+
+    raw = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / "policy" / f"{preset}.yaml")
+    cls = POLICIES.get(raw["name"])
+    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls.config_class), raw))
+    env = make("PointReach-v0", num_envs=1)
+    torch.manual_seed(0)
+    policy = build_policy(config, env_spec(env))
+    env.close()
+    demos = collect_demos("PointReach-v0", episodes=40, seed=0, num_envs=8)
+    with torch.no_grad():
+        before = (policy.act(demos.obs, deterministic=True).actions - demos.actions).abs().mean()
+    losses = run_sft(policy, demos, steps=300, batch_size=128, lr=1e-3, progress=False)
+    assert losses[-1] < losses[0]
+    with torch.no_grad():
+        after = (policy.act(demos.obs, deterministic=True).actions - demos.actions).abs().mean()
+    assert after < 0.5 * before, (before, after)
+
+
+@pytest.mark.slow
+def test_sft_then_ppo_in_one_run(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg(
+        "point_reach_flow_sde",
+        "sft.steps=50",
+        "sft.episodes=8",
+        "total_env_steps=2048",
+        "eval.episodes=8",
+        "env.num_envs=8",
+        "algo.num_steps=32",
+    )
+    summary = run_training(cfg)
+    assert summary.sft is not None and summary.sft_eval is not None
+    assert summary.sft["sft/loss_last"] < summary.sft["sft/loss_first"]
+    assert summary.finished and summary.eval is not None
+    warm = Policy.from_pretrained(summary.run_dir / "sft")
+    assert type(warm).__name__ == "VLAPolicy"
+    from embodied_rl.logging import read_metrics
+
+    rows = read_metrics(summary.run_dir)
+    first = [r for r in rows if r.get("step") == 0 and "eval/success_rate" in r]
+    assert first and "sft/loss_last" in first[0]
