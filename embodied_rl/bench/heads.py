@@ -39,7 +39,15 @@ HEADS: dict[str, dict[str, Any]] = {
 BACKBONES: dict[str, dict[str, Any]] = {
     "mlp": {"family": "mlp"},
     "qwen2_5_vl-tiny": {"family": "qwen2_5_vl", "preset": "tiny"},
-    "qwen2_5_vl-small": {"family": "qwen2_5_vl", "preset": "small"},
+    # "small": the tiny preset with every width doubled and twice the layers (~10M params).
+    "qwen2_5_vl-small": {
+        "family": "qwen2_5_vl",
+        "preset": "tiny",
+        "overrides": {
+            "text": {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8},
+            "vision": {"hidden_size": 256, "intermediate_size": 512, "depth": 4, "num_heads": 8, "out_hidden_size": 256},
+        },
+    },
 }
 
 
