@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
     train.add_argument("--dry-run", action="store_true", help="validate and print the config, then exit")
 
+    sft = sub.add_parser(
+        "sft",
+        help="supervised warm start (behaviour cloning) from expert demonstrations",
+        description="Run only the sft section of CONFIG: collect (or load) demonstrations, train the policy on "
+        "them, save it to <run_dir>/sft and evaluate it. Start RL from it with policy.pretrained=<run_dir>/sft, "
+        "or set sft.steps in a train config to do both in one run.",
+    )
+    sft.add_argument("config", help="YAML config file (env, policy and sft sections are used)")
+    sft.add_argument("overrides", nargs="*", help="dotted overrides, e.g. sft.steps=2000 sft.episodes=100")
+    sft.add_argument(
+        "--save-demos", metavar="DIR", help="also write the demonstrations to DIR (reuse: sft.demos=DIR)"
+    )
+
     ev = sub.add_parser(
         "eval",
         help="evaluate a checkpoint, run dir, policy dir or config",
@@ -141,6 +154,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     summary = run_training(cfg, resume_dir=args.resume)
     return 0 if summary.finished else 1
+
+
+def cmd_sft(args: argparse.Namespace) -> int:
+    from embodied_rl.config import load_config
+    from embodied_rl.run import build_trainer, sft_only
+
+    cfg = load_config(Path(args.config), args.overrides)
+    if cfg.sft.steps <= 0:
+        print("error: sft.steps must be > 0 (set it in the config or as sft.steps=N)", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    trainer = build_trainer(cfg)
+    try:
+        sft_only(trainer, cfg, save_demos_to=args.save_demos)
+    finally:
+        trainer.close()
+    return 0
 
 
 def _load_policy_for_eval(args: argparse.Namespace):
@@ -286,6 +315,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": cmd_train,
+    "sft": cmd_sft,
     "eval": cmd_eval,
     "envs": cmd_envs,
     "policies": cmd_policies,

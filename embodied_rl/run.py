@@ -121,15 +121,41 @@ def run_training(
     return summary
 
 
-def warm_start(trainer: OnPolicyTrainer, cfg: TrainConfig) -> tuple[dict[str, float], EvalResult]:
+def sft_only(
+    trainer: OnPolicyTrainer,
+    cfg: TrainConfig,
+    save_demos_to: str | None = None,
+    console: Console | None = None,
+) -> tuple[dict[str, float], EvalResult]:
+    """``embodied-rl sft``: the warm start alone, with a summary table."""
+    info, result = warm_start(trainer, cfg, save_demos_to)
+    rows = [
+        ("env / policy", f"{cfg.env.name} / {cfg.policy.name}"),
+        (
+            "demonstrations",
+            f"{int(info['sft/samples'])} samples, expert success {100 * info['sft/expert_success_rate']:.0f}%",
+        ),
+        (f"SFT loss ({cfg.sft.steps} steps)", f"{info['sft/loss_first']:.3f} -> {info['sft/loss_last']:.3f}"),
+        (f"eval ({len(result.returns)} episodes)", _eval_text(result)),
+        ("policy", f"{trainer.run_dir / 'sft'} (train from it with policy.pretrained=...)"),
+    ]
+    print_table(f"embodied-rl sft on {cfg.env.name}", rows, console=console)
+    return info, result
+
+
+def warm_start(
+    trainer: OnPolicyTrainer, cfg: TrainConfig, save_demos_to: str | None = None
+) -> tuple[dict[str, float], EvalResult]:
     """SFT the trainer's policy on expert demonstrations, save it to ``<run_dir>/sft`` and evaluate it.
 
     The evaluation (same episodes and seeds as the final one) is logged under ``eval/``
     at env step 0, so the learning curve starts from the warm policy.
     """
-    from embodied_rl.sft import demos_for, run_sft
+    from embodied_rl.sft import demos_for, run_sft, save_demos
 
     demos = demos_for(cfg.sft, cfg.env.name, cfg.env.kwargs, cfg.env.num_envs)
+    if save_demos_to:
+        save_demos(demos, save_demos_to)
     losses = run_sft(
         trainer.policy, demos, cfg.sft.steps, cfg.sft.batch_size, cfg.sft.lr, cfg.seed, cfg.log.progress
     )

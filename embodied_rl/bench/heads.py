@@ -44,8 +44,19 @@ BACKBONES: dict[str, dict[str, Any]] = {
         "family": "qwen2_5_vl",
         "preset": "tiny",
         "overrides": {
-            "text": {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8},
-            "vision": {"hidden_size": 256, "intermediate_size": 512, "depth": 4, "num_heads": 8, "out_hidden_size": 256},
+            "text": {
+                "hidden_size": 256,
+                "intermediate_size": 1024,
+                "num_hidden_layers": 4,
+                "num_attention_heads": 8,
+            },
+            "vision": {
+                "hidden_size": 256,
+                "intermediate_size": 512,
+                "depth": 4,
+                "num_heads": 8,
+                "out_hidden_size": 256,
+            },
         },
     },
 }

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 from embodied_rl.envs import env_spec, make
+from embodied_rl.envs.core import index_obs
 from embodied_rl.policies import Policy, PolicyEnvMismatch
 from embodied_rl.policies.vla.config import VLAPolicyConfig
 from embodied_rl.policies.vla.policy import VLAPolicy
-from embodied_rl.envs.core import index_obs
 from omegaconf import OmegaConf
 
 N = 6
@@ -30,9 +30,7 @@ def _policy(spec, **raw) -> VLAPolicy:
     return VLAPolicy(config, spec)
 
 
-@pytest.mark.parametrize(
-    ("level", "shape"), [("chunk", (N,)), ("action", (N, 1)), ("dim", (N, 1, 2))]
-)
+@pytest.mark.parametrize(("level", "shape"), [("chunk", (N,)), ("action", (N, 1)), ("dim", (N, 1, 2))])
 @pytest.mark.parametrize("head", ["tokens", "flow"])
 def test_logprob_levels(level: str, shape: tuple, head: str) -> None:
     spec, obs = _env()
@@ -54,7 +52,10 @@ def test_lm_action_tokens_ratio_is_one_under_rebatching(family: str, decoding: s
     """Rows have different prompt lengths (red/blue); the log-prob of a row must not depend on its batch."""
     spec, obs = _env(image_size=56)
     policy = _policy(
-        spec, head="tokens", backbone={"family": family, "state_in_prompt": True}, tokens={"decoding": decoding}
+        spec,
+        head="tokens",
+        backbone={"family": family, "state_in_prompt": True},
+        tokens={"decoding": decoding},
     )
     out = policy.act(obs)
     assert len({len(t) for t in obs["instruction"]}) > 1  # padding really happens
@@ -63,7 +64,9 @@ def test_lm_action_tokens_ratio_is_one_under_rebatching(family: str, decoding: s
     assert torch.equal(lp, out.log_prob) or torch.allclose(lp, out.log_prob, atol=1e-5)
     torch.testing.assert_close(value, out.value, atol=1e-5, rtol=0)
     perm = torch.tensor([4, 1, 5])
-    sub_lp, _, _ = policy.evaluate(index_obs(obs, perm), out.actions[perm], {k: v[perm] for k, v in out.extras.items()})
+    sub_lp, _, _ = policy.evaluate(
+        index_obs(obs, perm), out.actions[perm], {k: v[perm] for k, v in out.extras.items()}
+    )
     torch.testing.assert_close(sub_lp, out.log_prob[perm], atol=1e-5, rtol=0)
     # the decoded actions are the bins' centres in the env's units
     bins = out.extras["action_bins"].reshape(N, -1).float()
@@ -76,7 +79,9 @@ def test_lora_trains_adapters_and_heads_only_and_round_trips(tmp_path: Path) -> 
     trainable = [n for n, p in policy.named_parameters() if p.requires_grad]
     backbone_trainable = [n for n in trainable if n.startswith("encoder.backbone")]
     assert backbone_trainable and all("lora_" in n for n in backbone_trainable)
-    assert any(n.startswith("head.") for n in trainable) and any(n.startswith("value_head") for n in trainable)
+    assert any(n.startswith("head.") for n in trainable) and any(
+        n.startswith("value_head") for n in trainable
+    )
     counts = policy.parameter_counts()
     assert counts["trainable"] < counts["total"] / 2
     out = policy.act(obs)
@@ -110,9 +115,15 @@ def test_dataset_action_range_sets_bins_from_demos() -> None:
 
 def test_sft_losses_fall_for_each_head() -> None:
     spec, obs = _env()
-    target = torch.stack([obs["state"][:, 2] - obs["state"][:, 0], obs["state"][:, 3] - obs["state"][:, 1]], -1)
+    target = torch.stack(
+        [obs["state"][:, 2] - obs["state"][:, 0], obs["state"][:, 3] - obs["state"][:, 1]], -1
+    )
     target = target.clamp(-1, 1)
-    for raw in ({"head": "tokens"}, {"head": "tokens", "tokens": {"decoding": "sequential"}}, {"head": "flow"}):
+    for raw in (
+        {"head": "tokens"},
+        {"head": "tokens", "tokens": {"decoding": "sequential"}},
+        {"head": "flow"},
+    ):
         policy = _policy(spec, **raw)
         opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
         losses = []
@@ -137,6 +148,4 @@ def test_bad_inputs_fail_clearly() -> None:
     from embodied_rl.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="policy.flow.sampler"):
-        load_config(
-            "configs/experiment/point_reach_flow_sde.yaml", ["policy.flow.sampler=bogus"]
-        )
+        load_config("configs/experiment/point_reach_flow_sde.yaml", ["policy.flow.sampler=bogus"])

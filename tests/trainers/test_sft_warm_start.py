@@ -9,6 +9,7 @@ import torch
 from embodied_rl.envs import env_spec, make
 from embodied_rl.envs.experts import EXPERTS
 from embodied_rl.policies import Policy, build_policy
+
 from embodied_rl.run import run_training
 from embodied_rl.sft import collect_demos, load_demos, run_sft, save_demos
 
@@ -34,9 +35,8 @@ def test_unknown_expert_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize("preset", ["mlp", "vla_tokens_mlp", "vla_flow_sde_mlp"])
 def test_sft_imitates_the_expert(preset: str) -> None:
-    from omegaconf import OmegaConf
-
     from embodied_rl.policies import POLICIES
+    from omegaconf import OmegaConf
 
     raw = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / "policy" / f"{preset}.yaml")
     cls = POLICIES.get(raw["name"])
@@ -77,3 +77,22 @@ def test_sft_then_ppo_in_one_run(make_cfg, tmp_path: Path) -> None:
     rows = read_metrics(summary.run_dir)
     first = [r for r in rows if r.get("step") == 0 and "eval/success_rate" in r]
     assert first and "sft/loss_last" in first[0]
+
+
+def test_sft_command_saves_demos_and_policy(tmp_path: Path) -> None:
+    from embodied_rl.cli import main
+
+    run = tmp_path / "run"
+    config = Path(__file__).resolve().parents[2] / "configs" / "experiment" / "point_reach_tokens.yaml"
+    args = ["sft", str(config), "sft.steps=20", "sft.episodes=4", "eval.episodes=4"]
+    code = main([*args, f"run_dir={run}", "log.progress=false", "--save-demos", str(tmp_path / "demos")])
+    assert code == 0
+    assert (run / "sft" / "model.safetensors").is_file() and (
+        tmp_path / "demos" / "demos.safetensors"
+    ).is_file()
+    # the saved demos are reusable, and a config without sft.steps is refused
+    code = main(
+        [*args, f"run_dir={tmp_path / 'run2'}", "log.progress=false", f"sft.demos={tmp_path / 'demos'}"]
+    )
+    assert code == 0
+    assert main(["sft", str(config.with_name("quickstart.yaml"))]) == 2
