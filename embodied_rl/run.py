@@ -33,6 +33,7 @@ class RunSummary:
     eval: EvalResult | None
     video: Path | None
     finished: bool
+    params: dict[str, int] | None = None
     sft: dict[str, float] | None = None
     sft_eval: EvalResult | None = None
 
@@ -114,6 +115,7 @@ def run_training(
         finished=out["finished"],
         sft=sft_info,
         sft_eval=sft_eval,
+        params=trainer.policy.parameter_counts(),
     )
     print_table(
         f"embodied-rl: {cfg.algo.name} on {cfg.env.name}", summary_rows(cfg, summary), console=console
@@ -188,6 +190,8 @@ def summary_rows(cfg: TrainConfig, s: RunSummary) -> list[tuple[str, str]]:
         ),
         ("train return (first -> last 10%)", f"{s.first_return:.1f} -> {s.last_return:.1f}"),
     ]
+    if s.params is not None:
+        rows.append(("policy parameters", f"{s.params['total']:,} ({s.params['trainable']:,} trainable)"))
     if s.sft is not None and s.sft_eval is not None:
         rows.append(
             (

@@ -192,6 +192,8 @@ def check(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
 
         if not torch.cuda.is_available():
             yield "device", f"'{cfg.device}' requested but torch sees no CUDA device (use device=cpu)"
+    if cfg.precision not in ("fp32", "bf16"):
+        yield "precision", f"must be fp32 or bf16, got {cfg.precision!r}"
     yield from cfg.algo.check(cfg) if hasattr(cfg.algo, "check") else ()
     yield from cfg.policy.check(cfg) if hasattr(cfg.policy, "check") else ()
 

@@ -183,6 +183,8 @@ class TrainConfig:
     """Seed of torch, envs and everything random."""
     device: str = "cpu"
     """Torch device of the policy and the rollout buffer."""
+    precision: str = "fp32"
+    """fp32, or bf16 (torch.autocast around rollout inference and the loss; weights stay fp32)."""
     torch_threads: int = 1
     """torch.set_num_threads (1 is fastest and steadiest for small policies; 0 = torch default)."""
     run_dir: str = ""

@@ -11,7 +11,9 @@ Two ways of filling a :class:`RolloutBuffer`:
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,10 +49,17 @@ class RolloutStats:
 class SyncCollector:
     """Steps a contract vector env with a policy and fills rollout buffers."""
 
-    def __init__(self, env: gym.vector.VectorEnv, policy: Policy, env_name: str = "env") -> None:
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        policy: Policy,
+        env_name: str = "env",
+        autocast: Callable[[], Any] = contextlib.nullcontext,
+    ) -> None:
         self.env = env
         self.policy = policy
         self.env_name = env_name
+        self.autocast = autocast
         self.obs: Obs | None = None
 
     def reset(self, seed: int | list[int] | None = None) -> Obs:
@@ -60,7 +69,8 @@ class SyncCollector:
     def _act(self, obs: Obs, stats: RolloutStats) -> Any:
         check_finite(obs, f"env '{self.env_name}'")
         start = time.perf_counter()
-        out = self.policy.act(obs)
+        with self.autocast():
+            out = self.policy.act(obs)
         stats.inference_time += time.perf_counter() - start
         return out
 

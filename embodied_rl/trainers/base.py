@@ -11,7 +11,9 @@ same seed its metrics equal the uninterrupted run's without pickling simulator s
 
 from __future__ import annotations
 
+import contextlib
 import random
+import resource
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -77,11 +79,29 @@ class OnPolicyTrainer(ABC):
             self.param_groups(), lr=self.algo.lr, eps=self.algo.adam_eps, fused=True
         )
         self.buffer = RolloutBuffer(self.algo.num_steps, cfg.env.num_envs, self.device)
-        self.collector = SyncCollector(self.env, self.policy, cfg.env.name)
+        self.collector = SyncCollector(self.env, self.policy, cfg.env.name, autocast=self.autocast)
         self.global_step = 0
         self.update = 0
         self.last_checkpoint: Path | None = None
         self.history: list[dict[str, float]] = []
+
+    def autocast(self) -> Any:
+        """``torch.autocast`` in bf16 with ``precision=bf16`` (CPU or CUDA), else a no-op context."""
+        if self.cfg.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def policy_metrics(self) -> dict[str, float]:
+        """Parameter counts and memory: ``policy/params_*``, ``time/peak_rss_mb`` (and CUDA peak)."""
+        counts = self.policy.parameter_counts()
+        out = {
+            "policy/params_total": float(counts["total"]),
+            "policy/params_trainable": float(counts["trainable"]),
+        }
+        out["time/peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        if self.device.type == "cuda":
+            out["time/cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        return out
 
     # ---- pieces subclasses fill in -------------------------------------------------------
 
@@ -204,7 +224,7 @@ class OnPolicyTrainer(ABC):
         t2 = time.perf_counter()
         self.update += 1
         self.global_step += stats.env_steps
-        metrics: dict[str, float] = {**train_metrics, **extra}
+        metrics: dict[str, float] = {**train_metrics, **extra, **self.policy_metrics()}
         metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
         if stats.episode_returns:
             metrics["rollout/episode_return_mean"] = float(np.mean(stats.episode_returns))
@@ -230,7 +250,8 @@ class OnPolicyTrainer(ABC):
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         for epoch in range(self.algo.update_epochs):
             for i, mb in enumerate(batch.minibatches(self.algo.num_minibatches)):
-                loss, metrics = self.loss(mb)
+                with self.autocast():
+                    loss, metrics = self.loss(mb)
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
                         f"loss is {loss.item()} at update {self.update + 1}, epoch {epoch}, minibatch {i}"

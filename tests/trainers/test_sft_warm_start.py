@@ -96,3 +96,24 @@ def test_sft_command_saves_demos_and_policy(tmp_path: Path) -> None:
     )
     assert code == 0
     assert main(["sft", str(config.with_name("quickstart.yaml"))]) == 2
+
+
+def test_bf16_autocast_run_logs_params_and_memory(make_cfg) -> None:
+    from embodied_rl.config import ConfigError
+    from embodied_rl.run import build_trainer
+
+    cfg = make_cfg(
+        "point_reach_flow_sde", "precision=bf16", "total_env_steps=256", "env.num_envs=4", "algo.num_steps=32"
+    )
+    trainer = build_trainer(cfg)
+    try:
+        trainer.collector.reset(seed=0)
+        metrics = trainer.train_one_update()
+    finally:
+        trainer.close()
+    assert metrics["policy/params_total"] == sum(p.numel() for p in trainer.policy.parameters())
+    assert metrics["policy/params_trainable"] <= metrics["policy/params_total"]
+    assert metrics["time/peak_rss_mb"] > 10
+    assert all(torch.isfinite(torch.tensor(v)) for k, v in metrics.items() if k.startswith("train/"))
+    with pytest.raises(ConfigError, match="precision"):
+        make_cfg("point_reach_flow_sde", "precision=fp8")
