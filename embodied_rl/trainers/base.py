@@ -73,6 +73,7 @@ class OnPolicyTrainer(ABC):
         self.policy = build_policy(cfg.policy, self.spec).to(self.device)
         if cfg.policy.pretrained:
             self.load_pretrained(cfg.policy.pretrained)
+        self.param_counts = self.policy.parameter_counts()  # fixed for a run: counted once
         # Fused Adam: one kernel for all parameters; on small policies the per-tensor loop of
         # the default implementation costs more than the backward pass.
         self.optimizer = torch.optim.Adam(
@@ -93,7 +94,7 @@ class OnPolicyTrainer(ABC):
 
     def policy_metrics(self) -> dict[str, float]:
         """Parameter counts and memory: ``policy/params_*``, ``time/peak_rss_mb`` (and CUDA peak)."""
-        counts = self.policy.parameter_counts()
+        counts = self.param_counts
         out = {
             "policy/params_total": float(counts["total"]),
             "policy/params_trainable": float(counts["trainable"]),

@@ -101,7 +101,7 @@ class LanguageEncoder(nn.Module):
         if self.is_vlm and self.cameras:
             images = [[obs["images"][cam][i] for cam in self.cameras] for i in range(batch)]
         inputs = self.backbone.prepare(self.prompts(obs, batch), images)
-        return inputs.to(self.device) if hasattr(inputs, "to") else inputs
+        return inputs.to(self.device)
 
     @property
     def device(self) -> torch.device:
