@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,22 +70,61 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "eval",
-        help="evaluate a checkpoint, run dir, policy dir or config",
-        description="Evaluate a policy on fixed seeds (episode k starts from --seed + k, whatever --num-envs is).",
+        help="evaluate a policy on an env or a suite; write tables, videos and an HTML report",
+        description="Evaluate a policy on fixed seeds (episode k of every task starts from --seed + k, "
+        "whatever --num-envs is) and write results.json/.csv/.md, episode videos, plots and report.html "
+        "to --out. Or compare earlier evaluations with --compare DIR DIR ...",
+        epilog="examples:\n"
+        "  embodied-rl eval runs/point_reach_tokens-XXXX --suite point-reach\n"
+        "  embodied-rl eval scripted:expert --env PointReach-v0 --episodes 50\n"
+        "  embodied-rl eval --compare runs/eval/sft runs/eval/ppo --labels sft ppo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev.add_argument(
         "path",
-        help="checkpoint dir (step_N), run dir (its latest checkpoint), saved policy dir, or YAML config",
+        nargs="?",
+        help="checkpoint dir (step_N), run dir (its latest checkpoint), saved policy dir, YAML config, "
+        "or scripted:expert / scripted:random",
     )
     ev.add_argument("overrides", nargs="*", help="key=value overrides when PATH is a config")
-    ev.add_argument("--env", help="env name (default: the one the policy was trained on)")
-    ev.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
-    ev.add_argument("--seed", type=int, default=10_000, help="seed of the first episode (default 10000)")
+    ev.add_argument("--env", help="env name(s), comma-separated (default: the one the policy was trained on)")
+    ev.add_argument("--suite", help="a named suite of tasks (see `embodied-rl suites`)")
+    ev.add_argument("--tasks", help="only these tasks of the suite, comma-separated")
+    ev.add_argument("--episodes", type=int, help="episodes per task (default: the suite's protocol, else 10)")
+    ev.add_argument("--seed", type=int, help="seed of episode 0 (default: the suite's, else 10000)")
     ev.add_argument(
         "--num-envs", type=int, default=8, help="parallel envs (does not change outcomes; default 8)"
     )
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy's mode")
-    ev.add_argument("--json", metavar="FILE", help="also write per-episode results as JSON")
+    ev.add_argument(
+        "--videos", type=int, default=2, help="record the first N episodes of each task (default 2; 0 = none)"
+    )
+    ev.add_argument("--out", metavar="DIR", help="output directory (default runs/eval/<name>-<time>)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="DIR",
+        help="compare these evaluation outputs (the first is the baseline) instead of evaluating",
+    )
+    ev.add_argument("--labels", nargs="+", help="names for the --compare runs (default: folder names)")
+    ev.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level of --compare (default 0.05)"
+    )
+
+    sub.add_parser(
+        "suites",
+        help="list the named evaluation suites",
+        description="List the registered evaluation suites with their tasks and protocol.",
+    )
+    plot = sub.add_parser(
+        "plot",
+        help="plot learning curves of runs from their TensorBoard logs (PNG or SVG)",
+        description="Plot learning curves of one or more training runs.",
+    )
+    from embodied_rl.evaluation.plots import add_plot_arguments
+
+    add_plot_arguments(plot)
 
     envs = sub.add_parser(
         "envs", help="list registered envs with their spec", description="List registered envs."
@@ -212,45 +250,164 @@ def _load_policy_for_eval(args: argparse.Namespace):
     return policy, policy.spec.name, env_kwargs
 
 
+def _eval_tasks(args: argparse.Namespace, default_env: str | None, env_kwargs: dict):
+    """(tasks, suite) from --suite / --tasks / --env."""
+    from embodied_rl.evaluation.suites import SuiteTask, get_suite
+
+    if args.suite:
+        if args.env:
+            raise ValueError("give either --suite or --env, not both")
+        suite = get_suite(args.suite)
+        names = [n.strip() for n in args.tasks.split(",")] if args.tasks else None
+        return (suite.select(names) if names else suite.tasks), suite
+    if args.tasks:
+        raise ValueError("--tasks selects tasks of a --suite")
+    names = [n.strip() for n in args.env.split(",")] if args.env else [default_env]
+    if not names or names == [None]:
+        raise ValueError("scripted policies need --env or --suite")
+    return tuple(SuiteTask(n, n, dict(env_kwargs) if n == default_env else {}) for n in names), None
+
+
+def _find_run_dir(path: Path) -> Path | None:
+    """The training run a policy path belongs to (it has metrics), if any."""
+    from embodied_rl.logging import METRICS_FILE
+
+    for candidate in (path, *list(path.parents)[:3]):
+        if (candidate / METRICS_FILE).is_file():
+            return candidate
+    return None
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from embodied_rl.evaluation import evaluate_policy
+    from datetime import datetime
+
+    from embodied_rl.evaluation.runner import run_evaluation, slug
+    from embodied_rl.evaluation.scripted import SCRIPTED_KINDS, SCRIPTED_PREFIX, scripted_policy
     from embodied_rl.logging import print_table
 
-    policy, env_name, env_kwargs = _load_policy_for_eval(args)
-    env_name = args.env or env_name
-    result = evaluate_policy(
+    if args.compare:
+        return _cmd_compare(args)
+    if not args.path:
+        print(
+            "error: eval needs PATH (a policy, run dir, config or scripted:expert) or --compare",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG_ERROR
+    run_dir = None
+    if args.path.startswith(SCRIPTED_PREFIX):
+        kind = args.path[len(SCRIPTED_PREFIX) :]
+        if kind not in SCRIPTED_KINDS:
+            print(f"error: unknown scripted policy '{kind}'; choose one of {SCRIPTED_KINDS}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+        policy = lambda task, spec: scripted_policy(kind, task.env, spec.action_space, seed=0)  # noqa: E731
+        default_env, env_kwargs = None, {}
+    else:
+        policy, default_env, env_kwargs = _load_policy_for_eval(args)
+        run_dir = _find_run_dir(Path(args.path))
+    try:
+        tasks, suite = _eval_tasks(args, default_env, env_kwargs)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    episodes = args.episodes or (suite.episodes if suite else 10)
+    seed = args.seed if args.seed is not None else (suite.seed if suite else 10_000)
+    target = suite.name if suite else "+".join(t.name for t in tasks)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs") / "eval" / f"{slug(Path(args.path).name)}-{slug(target)}-{stamp}"
+    )
+    report = run_evaluation(
         policy,
-        env_name,
-        episodes=args.episodes,
-        seed=args.seed,
+        tasks,
+        out,
+        policy_name=args.path,
+        episodes=episodes,
+        seed=seed,
         num_envs=args.num_envs,
         deterministic=not args.stochastic,
-        env_kwargs=env_kwargs,
+        videos=args.videos,
+        suite=suite.name if suite else None,
+        init_states=suite.init_states if suite else False,
+        run_dir=run_dir,
+        progress=not args.no_progress,
     )
-    rows = [
-        ("policy", str(args.path)),
-        ("env", env_name),
-        ("episodes (seeds)", f"{len(result.returns)} ({args.seed}..{args.seed + args.episodes - 1})"),
-        ("return", f"{result.mean_return:.2f} +- {result.std_return:.2f}"),
-        ("episode length", f"{sum(result.lengths) / len(result.lengths):.1f}"),
-    ]
-    if result.success_rate is not None:
-        rows.append(("success rate", f"{100 * result.success_rate:.1f}%"))
+    print(report.to_markdown())
+    rows = [("results", str(out)), ("report", str(out / "report.html"))]
+    if report.partial:
+        rows.insert(0, ("PARTIAL", "interrupted: the finished episodes are in the results"))
     print_table("embodied-rl eval", rows)
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "env": env_name,
-                    "seeds": result.seeds,
-                    "returns": result.returns,
-                    "lengths": result.lengths,
-                    "successes": result.successes,
-                },
-                indent=2,
-            )
-        )
+    return EXIT_INTERRUPTED if report.partial else 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from embodied_rl.evaluation.compare import compare_reports
+    from embodied_rl.evaluation.html import render_comparison
+    from embodied_rl.evaluation.results import EvalReport
+
+    if args.path:
+        print("error: --compare takes evaluation output dirs only, not PATH", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if len(args.compare) < 2:
+        print("error: --compare needs at least two evaluation output dirs", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    reports = [EvalReport.load(Path(p)) for p in args.compare]
+    labels = args.labels or [Path(p).name for p in args.compare]
+    if len(labels) != len(reports):
+        print(f"error: {len(labels)} --labels for {len(reports)} runs", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    comparison = compare_reports(reports, labels, alpha=args.alpha)
+    print(comparison.to_markdown())
+    if args.out:
+        out = Path(args.out)
+        comparison.save(out)
+        page = render_comparison(comparison, out, success_plot=_comparison_plot(comparison, out))
+        print(f"comparison written to {out} ({page.name})")
     return 0
+
+
+def _comparison_plot(comparison, out: Path) -> str | None:
+    from embodied_rl.evaluation.plots import plot_success_rates
+    from embodied_rl.evaluation.runner import success_bar
+
+    rows = [(row.task, [success_bar(r) if r else None for r in row.results]) for row in comparison.tasks]
+    if not any(v for _, values in rows for v in values):
+        return None
+    plot_success_rates(rows, comparison.labels, out / "success.png")
+    return "success.png"
+
+
+def cmd_suites(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from embodied_rl.evaluation.suites import SUITES, get_suite
+
+    table = Table(title="evaluation suites", title_justify="left")
+    for col in ("name", "tasks", "protocol", "description"):
+        table.add_column(col, overflow="fold")
+    for entry in SUITES:
+        try:
+            suite = get_suite(entry.name)
+        except Exception as err:  # a family that is not installed: show why
+            table.add_row(entry.name, "", "", f"unavailable: {err}")
+            continue
+        tasks = ", ".join(t.name for t in suite.tasks)
+        table.add_row(
+            entry.name,
+            f"{len(suite.tasks)}: {tasks}",
+            suite.protocol(suite.episodes, suite.seed),
+            suite.description,
+        )
+    Console().print(table)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from embodied_rl.evaluation.plots import run_plot
+
+    return run_plot(args)
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -317,6 +474,8 @@ COMMANDS = {
     "train": cmd_train,
     "sft": cmd_sft,
     "eval": cmd_eval,
+    "suites": cmd_suites,
+    "plot": cmd_plot,
     "envs": cmd_envs,
     "policies": cmd_policies,
     "bench": cmd_bench,

@@ -85,13 +85,18 @@ class PointReach(gym.Env):
         10, plus 1 and ``terminated`` once within 0.1 of it (``info["success"]``).
         The registered version truncates after 30 steps.
     Randomisations:
-        Point, both targets and the instructed colour are drawn uniformly at reset.
+        Point, both targets and the instructed colour are drawn uniformly at reset;
+        ``target="red"`` or ``"blue"`` fixes the instructed colour (one task per colour,
+        as in the ``point-reach`` evaluation suite).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, image_size: int = 0, render_mode: str | None = None) -> None:
+    def __init__(self, image_size: int = 0, target: str = "random", render_mode: str | None = None) -> None:
+        if target not in ("random", *REACH_COLORS):
+            raise ValueError(f"target must be 'random', 'red' or 'blue', got {target!r}")
         self.image_size = image_size
+        self.target = target
         self.render_mode = render_mode
         obs: dict[str, spaces.Space] = {
             "state": spaces.Box(-1.0, 1.0, (7,), np.float32),
@@ -137,7 +142,8 @@ class PointReach(gym.Env):
         super().reset(seed=seed)
         self._pos = self.np_random.uniform(-1.0, 1.0, 2)
         self._targets = self.np_random.uniform(-1.0, 1.0, (2, 2))
-        self._which = int(self.np_random.integers(2))
+        which = int(self.np_random.integers(2))  # drawn either way: same positions for every target
+        self._which = which if self.target == "random" else list(REACH_COLORS).index(self.target)
         return self._obs(), {"success": False}
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:

@@ -150,23 +150,73 @@ def test_train_tiny_run_writes_outputs(trained_run: tuple[int, Path]) -> None:
     assert not (run_dir / "videos").exists()
 
 
-def test_eval_run_dir_writes_json(
+def test_eval_run_dir_writes_results(
     trained_run: tuple[int, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, run_dir = trained_run
-    out_json = tmp_path / "out.json"
-    assert main(["eval", str(run_dir), "--episodes", "3", "--json", str(out_json)]) == 0
-    data = json.loads(out_json.read_text())
-    assert data["env"] == "CartPole-v1"
-    assert data["seeds"] == [10_000, 10_001, 10_002]
-    assert len(data["returns"]) == 3 and len(data["lengths"]) == 3
-    assert data["returns"] == [float(n) for n in data["lengths"]]  # CartPole: 1 per step
-    assert "embodied-rl eval" in capsys.readouterr().out
+    out = tmp_path / "eval"
+    args = ["eval", str(run_dir), "--episodes", "3", "--videos", "1", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    (task,) = data["tasks"]
+    assert task["env"] == "CartPole-v1"
+    episodes = task["episodes"]
+    assert [e["seed"] for e in episodes] == [10_000, 10_001, 10_002]
+    assert [e["episode_return"] for e in episodes] == [float(e["length"]) for e in episodes]  # 1 per step
+    assert episodes[0]["video"] and (out / episodes[0]["video"]).is_file()
+    assert episodes[1]["video"] is None  # --videos 1
+    assert data["curves"] == ["curves.png"] and (out / "curves.png").is_file()  # the run's learning curves
+    for name in ("results.csv", "episodes.csv", "results.md", "report.html"):
+        assert (out / name).is_file(), name
+    assert "| CartPole-v1 | 3 |" in capsys.readouterr().out
 
     # parallelism does not change the outcomes of a deterministic policy
-    again = tmp_path / "again.json"
-    assert main(["eval", str(run_dir), "--episodes", "3", "--num-envs", "1", "--json", str(again)]) == 0
-    assert json.loads(again.read_text())["returns"] == data["returns"]
+    again = tmp_path / "again"
+    assert main([*args, "--num-envs", "1", "--out", str(again)]) == 0
+    assert json.loads((again / "results.json").read_text())["tasks"][0]["episodes"] == episodes
+
+    # compare the two: identical outcomes, nothing significant
+    cmp_dir = tmp_path / "cmp"
+    assert main(["eval", "--compare", str(out), str(again), "--labels", "a", "b", "--out", str(cmp_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "# Comparison" in printed and "*," not in printed
+    assert (cmp_dir / "comparison.html").is_file() and (cmp_dir / "comparison.csv").is_file()
+
+
+def test_eval_scripted_expert_on_a_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "expert"
+    args = ["eval", "scripted:expert", "--suite", "point-reach", "--episodes", "4", "--videos", "0"]
+    assert main([*args, "--no-progress", "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert [t["name"] for t in data["tasks"]] == ["reach-red", "reach-blue"]
+    assert data["summary"]["success_rate"] == 1.0
+    assert {e["instruction"] for e in data["tasks"][0]["episodes"]} == {"reach the red target"}
+    assert "suite average" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scripted:expert"], "scripted policies need --env or --suite"),
+        (["scripted:oracle", "--env", "PointReach-v0"], "unknown scripted policy"),
+        (["scripted:expert", "--env", "CartPole-v1"], "no scripted expert for env 'CartPole-v1'"),
+        (["scripted:random", "--suite", "point-reach", "--tasks", "reach-green"], "has no task(s)"),
+        (["scripted:random", "--suite", "nope"], "suite"),
+        (["--compare", "only-one"], "at least two"),
+        ([], "eval needs PATH"),
+    ],
+)
+def test_eval_bad_input_exits_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", *args, "--no-progress", "--out", str(tmp_path / "x")]) == EXIT_CONFIG_ERROR
+    assert message in capsys.readouterr().err
+
+
+def test_suites_lists_point_reach(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["suites"]) == 0
+    row = _row(capsys.readouterr().out, "point-reach")
+    assert "reach-red, reach-blue" in row and "seed 10000 + k" in row
 
 
 def test_eval_missing_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,5 +235,5 @@ def test_console_script_runs() -> None:
     assert script.is_file(), f"console script missing at {script}"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for command in ("train", "eval", "envs", "policies", "bench"):
+    for command in ("train", "sft", "eval", "suites", "plot", "envs", "policies", "bench"):
         assert command in result.stdout

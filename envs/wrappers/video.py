@@ -28,7 +28,7 @@ def _check_frame(frame: Any) -> np.ndarray:
     return frame
 
 
-class _Mp4Writer:
+class Mp4Writer:
     """Stream frames into an mp4 (frames are not kept in memory)."""
 
     def __init__(self, path: Path, fps: int) -> None:
@@ -80,7 +80,7 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 30) -> Path
     if len(frames) == 0:
         raise ValueError(f"no frames to write to {path}")
     checked = [_check_frame(f) for f in frames]  # validate all before creating the file
-    writer = _Mp4Writer(Path(path), fps)
+    writer = Mp4Writer(Path(path), fps)
     try:
         for frame in checked:
             writer.append(frame)
@@ -137,7 +137,7 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
         self.fps = fps
         self.name_prefix = name_prefix
         self.videos: list[Path] = []
-        self._writer: _Mp4Writer | None = None
+        self._writer: Mp4Writer | None = None
 
     def _frame(self) -> np.ndarray:
         frames = self.env.render()
@@ -149,7 +149,7 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
 
     def _start(self) -> None:
         path = self.video_dir / f"{self.name_prefix}-{len(self.videos)}.mp4"
-        self._writer = _Mp4Writer(path, self.fps)
+        self._writer = Mp4Writer(path, self.fps)
         self._writer.append(self._frame())
 
     def _finish(self, min_frames: int = 1) -> None:
