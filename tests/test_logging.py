@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,10 @@ def test_truncate_after_step_drops_later_rows_and_tb_events(tmp_path: Path) -> N
     with MetricLogger(tmp_path) as logger:
         for step in (10, 20, 30, 40):
             logger.log({"train/x": float(step)}, step=step)
+    # TensorBoard reads event files in name order, "<time s>.<host>.<pid>.<per-process counter>":
+    # a real resume is a later process; in one process within one second, counter 10 would sort
+    # before 9 and the purge would apply to the wrong file. Let the clock tick as a resume's would.
+    time.sleep(1.05)
     with MetricLogger(tmp_path, truncate_after_step=20) as logger:
         logger.log({"train/x": 25.0}, step=25)
     assert [(r["step"], r["train/x"]) for r in read_metrics(tmp_path)] == [(10, 10.0), (20, 20.0), (25, 25.0)]

@@ -194,8 +194,28 @@ def check(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
             yield "device", f"'{cfg.device}' requested but torch sees no CUDA device (use device=cpu)"
     if cfg.precision not in ("fp32", "bf16"):
         yield "precision", f"must be fp32 or bf16, got {cfg.precision!r}"
+    yield from _check_held_out_seeds(cfg)
     yield from cfg.algo.check(cfg) if hasattr(cfg.algo, "check") else ()
     yield from cfg.policy.check(cfg) if hasattr(cfg.policy, "check") else ()
+
+
+def _check_held_out_seeds(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
+    """Evaluation and demonstration episodes must not start from a seed training resets with."""
+    from embodied_rl.seeding import training_seed_overlap
+
+    ranges = [("eval.seed", cfg.eval.seed, cfg.eval.episodes)]
+    if cfg.sft.steps > 0 and not cfg.sft.demos:
+        ranges.append(("sft.seed", cfg.sft.seed, cfg.sft.episodes))
+    for key, first, count in ranges:
+        update = training_seed_overlap(cfg.seed, cfg.env.num_envs, cfg.total_env_steps, first, count)
+        if update is not None:
+            yield (
+                key,
+                (
+                    f"episodes {first}..{first + count - 1} overlap the seeds training resets its envs with "
+                    f"(update {update}); pick another {key} so these episodes stay held out"
+                ),
+            )
 
 
 def to_yaml(cfg: Any) -> str:

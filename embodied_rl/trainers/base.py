@@ -39,6 +39,7 @@ from embodied_rl.logging import MetricLogger, TrainProgress
 from embodied_rl.policies import build_policy
 from embodied_rl.rollout.buffer import Batch, RolloutBuffer
 from embodied_rl.rollout.collector import RolloutStats, SyncCollector
+from embodied_rl.seeding import training_env_seed
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -161,7 +162,7 @@ class OnPolicyTrainer(ABC):
 
     def env_seed(self, update: int) -> int:
         """Seed for the envs at a clean cut after ``update`` (start of training: 0)."""
-        return self.cfg.seed * 1_000_003 + update * 9973
+        return training_env_seed(self.cfg.seed, update)
 
     # ---- the loop ------------------------------------------------------------------------
 

@@ -60,3 +60,16 @@ def test_welch_hand_worked() -> None:
     assert welch_t_p([2.0, 2.0], [2.0, 2.0]) == 1.0
     assert welch_t_p([2.0, 2.0], [3.0, 3.0]) == 0.0
     assert not math.isnan(welch_t_p([0, 0, 1], [0, 1, 1]))
+
+
+def test_training_eval_metrics_carry_the_wilson_bounds() -> None:
+    from embodied_rl.evaluation import EvalResult
+
+    result = EvalResult(
+        seeds=list(range(10)), returns=[1.0] * 10, lengths=[5] * 10, successes=[True] * 5 + [False] * 5
+    )
+    metrics = result.metrics()
+    assert metrics["eval/success_rate"] == 0.5
+    assert (metrics["eval/success_rate_ci_low"], metrics["eval/success_rate_ci_high"]) == wilson_interval(
+        5, 10
+    )
