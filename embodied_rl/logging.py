@@ -187,11 +187,16 @@ class MetricLogger:
 
 
 class _RateColumn(ProgressColumn):
-    """Env steps per second."""
+    """Units (env steps, episodes) per second."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
 
     def render(self, task: Task) -> Text:
         speed = task.speed
-        return Text("" if speed is None else f"{speed:,.0f} steps/s", style="progress.data.speed")
+        text = "" if speed is None else f"{speed:,.{0 if speed >= 10 else 1}f} {self.unit}/s"
+        return Text(text, style="progress.data.speed")
 
 
 def _format_field(value: float) -> str:
@@ -201,7 +206,7 @@ def _format_field(value: float) -> str:
 
 
 class TrainProgress:
-    """A progress bar over env steps with rate and ETA, plus ``key=value`` fields.
+    """A progress bar over env steps (or another unit) with rate and ETA, plus ``key=value`` fields.
 
     Without a terminal rich does not redraw; the final state is printed once on
     :meth:`close`. With ``enable=False`` nothing is printed.
@@ -211,6 +216,7 @@ class TrainProgress:
         description: Text before the bar.
         enable: Show the bar.
         console: Where to draw (defaults to rich's stdout console).
+        unit: What is counted, for the rate column.
     """
 
     def __init__(
@@ -219,6 +225,7 @@ class TrainProgress:
         description: str = "train",
         enable: bool = True,
         console: Console | None = None,
+        unit: str = "steps",
     ) -> None:
         self.total = total
         self.completed = 0
@@ -228,7 +235,7 @@ class TrainProgress:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                _RateColumn(),
+                _RateColumn(unit),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
@@ -238,11 +245,12 @@ class TrainProgress:
             self._task = self._progress.add_task(description, total=total, info="")
             self._progress.start()
 
-    def update(self, completed: int, **fields: float) -> None:
-        """Set the number of env steps done and the fields shown after the bar."""
+    def update(self, completed: int, info: str | None = None, **fields: float) -> None:
+        """Set the number done and what is shown after the bar (``info``, else ``key=value`` fields)."""
         self.completed = completed
         if self._progress is not None:
-            info = "  ".join(f"{k}={_format_field(v)}" for k, v in fields.items())
+            if info is None:
+                info = "  ".join(f"{k}={_format_field(v)}" for k, v in fields.items())
             self._progress.update(self._task, completed=completed, info=info)
 
     def close(self) -> None:

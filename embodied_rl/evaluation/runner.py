@@ -21,20 +21,13 @@ from typing import Any
 
 from gymnasium import spaces
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from embodied_rl.envs import EnvSpec, env_spec, make
 from embodied_rl.envs.wrappers.episode_stats import EpisodeStatistics
 from embodied_rl.evaluation.episodes import Actor, FinishedEpisode, play_episodes
 from embodied_rl.evaluation.results import EpisodeRecord, EvalReport, TaskResult
 from embodied_rl.evaluation.suites import SuiteTask, protocol_text
+from embodied_rl.logging import TrainProgress
 
 PolicySource = Actor | Callable[[SuiteTask, EnvSpec], Actor]
 """A policy, or a factory building one per task (scripted policies depend on the env)."""
@@ -78,38 +71,17 @@ def _same_space(a: spaces.Space, b: spaces.Space) -> bool:
     return a == b
 
 
-class EvalProgress:
-    """A bar over all episodes with ETA, plus the current task's running success."""
+class EvalProgress(TrainProgress):
+    """The progress bar over all episodes (rate, ETA) with the current task's running success."""
 
     def __init__(self, total: int, enable: bool, console: Console | None) -> None:
-        self._progress: Progress | None = None
-        if enable:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
-                console=console,
-            )
-            self._bar = self._progress.add_task("eval", total=total, info="")
-            self._progress.start()
+        super().__init__(total, description="eval", enable=enable, console=console, unit="episodes")
 
-    def update(self, task: TaskResult) -> None:
-        if self._progress is None:
-            return
+    def episode_done(self, task: TaskResult) -> None:
         info = f"{task.name}: {task.n}/{task.planned}"
         if task.success_rate is not None:
             info += f"  success {task.successes}/{task.n} ({100 * task.success_rate:.0f}%)"
-        info += f"  return {task.mean_return:.2f}"
-        self._progress.update(self._bar, advance=1, info=info)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        self.update(self.completed + 1, info=f"{info}  return {task.mean_return:.2f}")
 
 
 def _versions() -> dict[str, str]:
@@ -213,7 +185,7 @@ def _evaluate_task(
                     thumbnail=thumb,
                 )
             )
-            progress.update(result)
+            progress.episode_done(result)
     finally:
         env.close()
         result.episodes.sort(key=lambda e: e.seed)
