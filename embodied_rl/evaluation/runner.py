@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 from gymnasium import spaces
 from rich.console import Console
 
@@ -152,6 +153,7 @@ def _evaluate_task(
 ) -> None:
     from embodied_rl.evaluation.media import GridVideo
 
+    torch.manual_seed(seed)  # --stochastic reruns sample the same actions (for the same num_envs)
     env, can_render = _make_env(task, num_envs, videos, notes)
     fps = int(env.metadata.get("render_fps") or 10)
     grid = GridVideo()

@@ -146,3 +146,15 @@ def test_progress_bar_shows_running_success(tmp_path: Path) -> None:
     )  # fmt: skip
     text = buffer.getvalue()
     assert "4/4" in text and "success 4/4 (100%)" in text and "eta" in text
+
+
+def test_stochastic_evaluation_is_reproducible(tmp_path: Path) -> None:
+    policy = _policy()
+    kwargs = dict(
+        policy_name="mlp", episodes=4, seed=7, num_envs=2, videos=0, progress=False, deterministic=False
+    )
+    a = run_evaluation(policy, [REACH], tmp_path / "a", **kwargs)
+    b = run_evaluation(policy, [REACH], tmp_path / "b", **kwargs)
+    greedy = run_evaluation(policy, [REACH], tmp_path / "c", **{**kwargs, "deterministic": True})
+    assert _outcomes(a) == _outcomes(b)
+    assert _outcomes(a) != _outcomes(greedy)  # it really sampled
