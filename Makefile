@@ -10,9 +10,9 @@ EXTRAS ?= dev,mujoco,bench,vla
 STAMP := $(VENV)/.installed-$(EXTRAS)
 QUICKSTART ?= configs/experiment/quickstart.yaml
 
-BROWSER_PKGS := chromium chromium-driver
+SYSTEM_PKGS := chromium chromium-driver bubblewrap
 
-.PHONY: install browser quickstart test lint bench-sb3 clean
+.PHONY: install system-deps quickstart test lint bench-sb3 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,20 +27,21 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Debian's Chromium + chromedriver: the headless check of eval's HTML report (and GUI envs).
-# Installed with apt-get when missing and running as root; otherwise the browser tests skip.
-browser:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+# Debian packages: Chromium + chromedriver (headless check of eval's HTML report, GUI envs) and
+# bubblewrap (the code-tool sandbox). Installed with apt-get when missing and running as root;
+# otherwise the tests that need them skip, saying why.
+system-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v bwrap >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing $(BROWSER_PKGS) with apt-get"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null) \
-	  || echo "warning: apt-get could not install $(BROWSER_PKGS); browser tests will be skipped"; \
-	else echo "note: no chromium/chromedriver (apt-get install $(BROWSER_PKGS)); browser tests will be skipped"; fi
+	  echo "installing $(SYSTEM_PKGS) with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PKGS) >/dev/null) \
+	  || echo "warning: apt-get could not install $(SYSTEM_PKGS); the tests that need them will be skipped"; \
+	else echo "note: missing some of $(SYSTEM_PKGS) (apt-get install them); tests that need them will be skipped"; fi
 
 quickstart: install
 	$(BIN)/embodied-rl train $(QUICKSTART)
 
-test: install browser
+test: install system-deps
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lint: install

@@ -1,0 +1,1 @@
+"""Tool environments: tools models call over several turns (code sandbox, calculator, ...)."""
