@@ -309,7 +309,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    episodes = args.episodes or (suite.episodes if suite else 10)
+    episodes = args.episodes if args.episodes is not None else (suite.episodes if suite else 10)
+    if episodes < 1 or args.num_envs < 1 or args.videos < 0:
+        print("error: --episodes and --num-envs must be >= 1 and --videos >= 0", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     seed = args.seed if args.seed is not None else (suite.seed if suite else 10_000)
     target = suite.name if suite else "+".join(t.name for t in tasks)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -318,21 +321,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.out
         else Path("runs") / "eval" / f"{slug(Path(args.path).name)}-{slug(target)}-{stamp}"
     )
-    report = run_evaluation(
-        policy,
-        tasks,
-        out,
-        policy_name=args.path,
-        episodes=episodes,
-        seed=seed,
-        num_envs=args.num_envs,
-        deterministic=not args.stochastic,
-        videos=args.videos,
-        suite=suite.name if suite else None,
-        init_states=suite.init_states if suite else False,
-        run_dir=run_dir,
-        progress=not args.no_progress,
-    )
+    try:
+        report = run_evaluation(
+            policy,
+            tasks,
+            out,
+            policy_name=args.path,
+            episodes=episodes,
+            seed=seed,
+            num_envs=args.num_envs,
+            deterministic=not args.stochastic,
+            videos=args.videos,
+            suite=suite.name if suite else None,
+            init_states=suite.init_states if suite else False,
+            run_dir=run_dir,
+            progress=not args.no_progress,
+        )
+    except ValueError as err:  # e.g. a policy that does not fit a task: said before any episode runs
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     print(report.to_markdown())
     rows = [("results", str(out)), ("report", str(out / "report.html"))]
     if report.partial:
@@ -343,8 +350,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from embodied_rl.evaluation.compare import compare_reports
-    from embodied_rl.evaluation.html import render_comparison
     from embodied_rl.evaluation.results import EvalReport
+    from embodied_rl.evaluation.runner import write_comparison
 
     if args.path:
         print("error: --compare takes evaluation output dirs only, not PATH", file=sys.stderr)
@@ -360,22 +367,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     comparison = compare_reports(reports, labels, alpha=args.alpha)
     print(comparison.to_markdown())
     if args.out:
-        out = Path(args.out)
-        comparison.save(out)
-        page = render_comparison(comparison, out, success_plot=_comparison_plot(comparison, out))
-        print(f"comparison written to {out} ({page.name})")
+        page = write_comparison(comparison, Path(args.out))
+        print(f"comparison written to {args.out} ({page.name})")
     return 0
-
-
-def _comparison_plot(comparison, out: Path) -> str | None:
-    from embodied_rl.evaluation.plots import plot_success_rates
-    from embodied_rl.evaluation.runner import success_bar
-
-    rows = [(row.task, [success_bar(r) if r else None for r in row.results]) for row in comparison.tasks]
-    if not any(v for _, values in rows for v in values):
-        return None
-    plot_success_rates(rows, comparison.labels, out / "success.png")
-    return "success.png"
 
 
 def cmd_suites(args: argparse.Namespace) -> int:

@@ -203,6 +203,7 @@ def test_eval_scripted_expert_on_a_suite(tmp_path: Path, capsys: pytest.CaptureF
         (["scripted:random", "--suite", "point-reach", "--tasks", "reach-green"], "has no task(s)"),
         (["scripted:random", "--suite", "nope"], "suite"),
         (["--compare", "only-one"], "at least two"),
+        (["scripted:random", "--env", "PointReach-v0", "--episodes", "0"], "--episodes and --num-envs"),
         ([], "eval needs PATH"),
     ],
 )
@@ -211,6 +212,15 @@ def test_eval_bad_input_exits_2(
 ) -> None:
     assert main(["eval", *args, "--no-progress", "--out", str(tmp_path / "x")]) == EXIT_CONFIG_ERROR
     assert message in capsys.readouterr().err
+
+
+def test_eval_policy_that_does_not_fit_the_env_exits_2(
+    trained_run: tuple[int, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, run_dir = trained_run  # a CartPole policy
+    args = ["eval", str(run_dir), "--env", "PointReach-v0", "--no-progress", "--out", str(tmp_path / "x")]
+    assert main(args) == EXIT_CONFIG_ERROR
+    assert "cannot act in task 'PointReach-v0'" in capsys.readouterr().err
 
 
 def test_suites_lists_point_reach(capsys: pytest.CaptureFixture[str]) -> None:

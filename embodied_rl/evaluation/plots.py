@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embodied_rl.logging import METRICS_FILE, TB_DIR, read_metrics
-
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -64,6 +62,8 @@ def read_scalars(run_dir: Path) -> dict[str, Series]:
     Raises:
         FileNotFoundError: ``run_dir`` has neither TensorBoard event files nor ``metrics.jsonl``.
     """
+    from embodied_rl.logging import METRICS_FILE, TB_DIR  # imports torch: not at CLI start-up
+
     run_dir = Path(run_dir)
     scalars = _read_tensorboard(run_dir / TB_DIR)
     if scalars:
@@ -118,6 +118,8 @@ def _read_event_dir(event_dir: Path) -> dict[str, list[tuple[float, int, float]]
 
 def _read_jsonl(run_dir: Path) -> dict[str, Series]:
     """Scalars of ``metrics.jsonl`` (later rows win on equal steps)."""
+    from embodied_rl.logging import read_metrics
+
     pairs: dict[str, list[tuple[int, float]]] = {}
     for row in read_metrics(run_dir):
         step = int(row.get("step", 0))

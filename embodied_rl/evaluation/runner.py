@@ -25,6 +25,7 @@ from rich.console import Console
 
 from embodied_rl.envs import EnvSpec, env_spec, make
 from embodied_rl.envs.wrappers.episode_stats import EpisodeStatistics
+from embodied_rl.evaluation.compare import Comparison
 from embodied_rl.evaluation.episodes import Actor, FinishedEpisode, play_episodes
 from embodied_rl.evaluation.results import EpisodeRecord, EvalReport, TaskResult
 from embodied_rl.evaluation.suites import SuiteTask, protocol_text
@@ -299,21 +300,24 @@ def write_outputs(report: EvalReport, out_dir: Path, run_dir: Path | None = None
     """Write results files, the success plot, learning curves and report.html; return the report path."""
     from embodied_rl.evaluation import html, plots
 
-    success_plot = None
     rows = [(t.name, [success_bar(t)]) for t in report.tasks if t.n]
-    if any(r[1][0] is not None for r in rows):
-        success_plot = "success.png"
-        _try_plot(lambda: plots.plot_success_rates(rows, [report.policy], out_dir / success_plot), report)
+    success_plot = _success_plot(rows, [report.policy], out_dir, report.notes)
     if run_dir is not None and not report.curves:
-        if _try_plot(
-            lambda: plots.plot_learning_curves({Path(run_dir).name: Path(run_dir)}, out_dir / "curves.png"),
-            report,
-        ):
+        curves = {Path(run_dir).name: Path(run_dir)}
+        if _try_plot(lambda: plots.plot_learning_curves(curves, out_dir / "curves.png"), report.notes):
             report.curves.append("curves.png")
     report.save(out_dir)
-    return html.render_report(
-        report, out_dir, success_plot=success_plot if (out_dir / "success.png").exists() else None
-    )
+    return html.render_report(report, out_dir, success_plot=success_plot)
+
+
+def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
+    """Write comparison.md/.csv/.json, the grouped success plot and comparison.html; return the page."""
+    from embodied_rl.evaluation import html
+
+    comparison.save(out_dir)
+    rows = [(row.task, [success_bar(r) if r else None for r in row.results]) for row in comparison.tasks]
+    success_plot = _success_plot(rows, comparison.labels, out_dir, comparison.warnings)
+    return html.render_comparison(comparison, out_dir, success_plot=success_plot)
 
 
 def success_bar(task: TaskResult) -> tuple[float, float, float] | None:
@@ -324,14 +328,24 @@ def success_bar(task: TaskResult) -> tuple[float, float, float] | None:
     return task.success_rate, ci[0], ci[1]
 
 
-def _try_plot(fn: Callable[[], Any], report: EvalReport) -> bool:
+def _success_plot(rows: list, labels: list[str], out_dir: Path, notes: list[str]) -> str | None:
+    """Draw success.png when any row has success info; its relative path, or None."""
+    from embodied_rl.evaluation import plots
+
+    if not any(bar is not None for _, bars in rows for bar in bars):
+        return None
+    drawn = _try_plot(lambda: plots.plot_success_rates(rows, labels, out_dir / "success.png"), notes)
+    return "success.png" if drawn else None
+
+
+def _try_plot(fn: Callable[[], Any], notes: list[str]) -> bool:
     try:
         fn()
         return True
     except (ValueError, FileNotFoundError) as err:
-        report.notes.append(f"plot skipped: {err}")
+        notes.append(f"plot skipped: {err}")
         return False
     except Exception as err:  # a plot must never lose the results
         warnings.warn(f"plot failed: {err!r}", stacklevel=2)
-        report.notes.append(f"plot failed: {err!r}")
+        notes.append(f"plot failed: {err!r}")
         return False
