@@ -244,9 +244,14 @@ def _load_policy_for_eval(args: argparse.Namespace):
         path = latest
     policy = Policy.from_pretrained(path)
     env_kwargs: dict = {}
-    if (path / "config.yaml").is_file():
-        cfg = load_config(path / "config.yaml")
-        env_kwargs = cfg.env.kwargs
+    # A checkpoint holds its run's config; a run's <run>/sft policy takes it from the run dir.
+    config_file = next(
+        (p / "config.yaml" for p in (path, path.parent) if (p / "config.yaml").is_file()), None
+    )
+    if config_file is not None:
+        cfg = load_config(config_file)
+        if cfg.env.name == policy.spec.name:
+            env_kwargs = cfg.env.kwargs
     return policy, policy.spec.name, env_kwargs
 
 
@@ -299,7 +304,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if kind not in SCRIPTED_KINDS:
             print(f"error: unknown scripted policy '{kind}'; choose one of {SCRIPTED_KINDS}", file=sys.stderr)
             return EXIT_CONFIG_ERROR
-        policy = lambda task, spec: scripted_policy(kind, task.env, spec.action_space, seed=0)  # noqa: E731
+        policy = lambda task, spec: scripted_policy(  # noqa: E731
+            kind, task.env, spec.action_space, seed=0, env_kwargs=task.kwargs
+        )
         default_env, env_kwargs = None, {}
     else:
         policy, default_env, env_kwargs = _load_policy_for_eval(args)

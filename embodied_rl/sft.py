@@ -1,7 +1,7 @@
 """Supervised fine-tuning (behaviour cloning) from demonstrations: the warm start before RL.
 
 Demonstrations are flat ``(obs, action)`` pairs collected from a scripted expert
-(:data:`embodied_rl.envs.experts.EXPERTS`) or loaded from a directory written by
+(:func:`embodied_rl.envs.experts.expert_for`) or loaded from a directory written by
 :func:`save_demos`. Each policy defines its own supervised loss through
 ``Policy.sft_loss(obs, actions)``: token cross-entropy for action-token heads, the
 flow-matching loss for flow heads, negative log-likelihood for Gaussian/categorical heads.
@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from embodied_rl.config.schema import SFTConfig
 from embodied_rl.envs import make
 from embodied_rl.envs.core import Obs, index_obs
-from embodied_rl.envs.experts import EXPERTS
+from embodied_rl.envs.experts import expert_for
 from embodied_rl.envs.wrappers.episode_stats import EpisodeStatistics
 from embodied_rl.logging import TrainProgress
 from embodied_rl.policies.core import Policy
@@ -32,15 +32,16 @@ DEMOS_TEXT = "demos.json"
 
 @dataclass
 class Demonstrations:
-    """Flat expert samples: ``obs`` (batched contract obs with ``M`` rows) and ``actions [M, ...]``."""
+    """Flat expert samples: ``obs`` (batched contract obs with ``M`` rows) and ``actions``
+    (``[M, ...]`` tensor, or ``M`` strings for text envs)."""
 
     obs: Obs
-    actions: torch.Tensor
+    actions: torch.Tensor | list[str]
     episode_returns: list[float]
     episode_successes: list[bool]
 
     def __len__(self) -> int:
-        return int(self.actions.shape[0])
+        return len(self.actions)
 
     @property
     def success_rate(self) -> float:
@@ -69,7 +70,7 @@ def collect_demos(
 
     Every step of every episode is kept (successful or not), in episode order.
     """
-    expert = EXPERTS.get(env_name)(noise)
+    expert = expert_for(env_name, noise, env_kwargs)
     rng = np.random.default_rng(seed)
     env = EpisodeStatistics(make(env_name, num_envs=num_envs, **(env_kwargs or {})))
     obs_rows: list[Obs] = []
@@ -86,7 +87,7 @@ def collect_demos(
                 actions = expert(obs, rng)
                 rows = active.nonzero().flatten()
                 obs_rows.append(index_obs(obs, rows))
-                act_rows.append(actions[rows].float())
+                act_rows.append(_select_actions(actions, rows))
                 obs, _, terminated, truncated, info = env.step(actions)
                 done = (terminated | truncated).cpu() & active
                 if done.any() and "episode" in info:
@@ -98,18 +99,22 @@ def collect_demos(
                 active &= ~done
     finally:
         env.close()
-    return Demonstrations(_cat(obs_rows), torch.cat(act_rows, 0), returns, successes)
+    return Demonstrations(_cat(obs_rows), _cat(act_rows), returns, successes)
 
 
 def save_demos(demos: Demonstrations, directory: str | Path) -> Path:
     """Write tensors to ``demos.safetensors`` and text leaves + episode stats to ``demos.json``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, torch.Tensor] = {"actions": demos.actions.contiguous()}
+    tensors: dict[str, torch.Tensor] = {}
     text: dict[str, Any] = {
         "episode_returns": demos.episode_returns,
         "episode_successes": demos.episode_successes,
     }
+    if isinstance(demos.actions, torch.Tensor):
+        tensors["actions"] = demos.actions.contiguous()
+    else:
+        text["actions"] = list(demos.actions)
 
     def visit(x: Any, key: str) -> None:
         if isinstance(x, dict):
@@ -145,7 +150,8 @@ def load_demos(directory: str | Path) -> Demonstrations:
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
-    return Demonstrations(obs, leaves["actions"], text["episode_returns"], text["episode_successes"])
+    actions = text["actions"] if "actions" in text else leaves["actions"]
+    return Demonstrations(obs, actions, text["episode_returns"], text["episode_successes"])
 
 
 def run_sft(
@@ -165,13 +171,14 @@ def run_sft(
     generator = torch.Generator().manual_seed(seed)
     bar = TrainProgress(steps, "sft", progress)
     losses: list[float] = []
-    policy.fit_to_demos(demos.actions.to(device))
+    if isinstance(demos.actions, torch.Tensor):
+        policy.fit_to_demos(demos.actions.to(device))
     policy.train()
     try:
         for step in range(steps):
             idx = torch.randint(len(demos), (min(batch_size, len(demos)),), generator=generator)
             obs = _to_device(index_obs(demos.obs, idx), device)
-            loss = policy.sft_loss(obs, demos.actions[idx].to(device))
+            loss = policy.sft_loss(obs, _to_device(_select_actions(demos.actions, idx), device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"SFT loss is {loss.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
@@ -183,6 +190,13 @@ def run_sft(
     finally:
         bar.close()
     return losses
+
+
+def _select_actions(actions: torch.Tensor | list[str], rows: torch.Tensor) -> torch.Tensor | list[str]:
+    """Rows of a batch of actions: tensor rows (as float) or the listed strings."""
+    if isinstance(actions, torch.Tensor):
+        return actions[rows].float()
+    return [actions[i] for i in rows.tolist()]
 
 
 def _to_device(obs: Any, device: torch.device) -> Any:

@@ -81,6 +81,52 @@ register_gymnasium(
 )
 
 
+# Tool environments (envs/tools): multi-turn tool use, text actions, verifiable answers.
+gym.register("embodied_rl/ToolEnv-v0", entry_point="embodied_rl.envs.tools.env:ToolEnv")
+_TOOL_FACTORY = "embodied_rl.envs.tools.env:make_tool_env"
+_TOOL_ENVS = {
+    "ToolArithmetic-v0": (
+        {
+            "task": "reasoning_gym",
+            "task_kwargs": {"dataset": "basic_arithmetic", "min_terms": 2, "max_terms": 3, "max_digits": 3},
+        },
+        "Arithmetic from reasoning-gym with an exact calculator tool; answer verified exactly.",
+        "",
+    ),
+    "ToolCountdown-v0": (
+        {
+            "task": "reasoning_gym",
+            "task_kwargs": {"dataset": "countdown", "min_numbers": 3, "max_numbers": 4},
+        },
+        "Countdown from reasoning-gym with a sandboxed Python tool (and the calculator).",
+        "bwrap",
+    ),
+    "ToolSearchQA-v0": (
+        {"task": "knowledge_qa"},
+        "Questions about a shipped fictional corpus; BM25 search tool.",
+        "",
+    ),
+    "ToolZoomCount-v0": (
+        {"task": "zoom_count"},
+        "Count small dots in a box of a large image seen shrunk; crop/zoom image tools.",
+        "",
+    ),
+}
+for _name, (_kwargs, _doc, _binary) in _TOOL_ENVS.items():
+    ENVS.register(
+        _name,
+        _TOOL_FACTORY,
+        kwargs={"name": _name, **_kwargs},
+        family="tools",
+        description=_doc,
+        **(
+            {"requires_binary": _binary, "install": "Install bubblewrap: apt-get install bubblewrap"}
+            if _binary
+            else {}
+        ),
+    )
+
+
 def make(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
     """Make ``num_envs`` copies of env ``name`` as one contract vector env.
 

@@ -1,8 +1,9 @@
 """Scripted experts: hand-written policies that solve an env, for SFT data and wiring checks.
 
 An expert is a callable ``(obs, rng) -> actions`` over a contract batch (torch obs in,
-actions the env accepts out). ``EXPERTS`` maps an env name to its expert; the GUI and
-tool families register theirs next to their envs.
+actions the env accepts out). ``EXPERTS`` maps an env name to an expert factory
+``(noise=0.0, **env_kwargs) -> expert``; :func:`expert_for` calls it with the env's
+registered kwargs merged with the user's, so one factory serves a whole family.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from embodied_rl.envs.core import Obs
 from embodied_rl.registry import Registry
 
 EXPERTS: Registry[Any] = Registry("expert")
-"""env name -> expert factory ``(noise: float) -> (obs, rng) -> actions``."""
+"""env name -> expert factory ``(noise: float = 0.0, **env_kwargs) -> (obs, rng) -> actions``."""
 
 
-def _point_reach(noise: float = 0.0):
+def expert_for(env_name: str, noise: float = 0.0, env_kwargs: dict[str, Any] | None = None) -> Any:
+    """The scripted expert of ``env_name`` for an env made with ``env_kwargs`` (registered defaults first)."""
+    from embodied_rl.envs import ENVS
+
+    bound = ENVS.entry(env_name).metadata.get("kwargs", {}) if env_name in ENVS else {}
+    return EXPERTS.get(env_name)(noise, **{**bound, **(env_kwargs or {})})
+
+
+def _point_reach(noise: float = 0.0, **env_kwargs: Any):
     from embodied_rl.envs.toy import point_reach_expert
 
     def act(obs: Obs, rng: np.random.Generator) -> torch.Tensor:
@@ -29,3 +38,10 @@ def _point_reach(noise: float = 0.0):
 
 
 EXPERTS.register("PointReach-v0", _point_reach, description="head straight for the named target")
+
+for _name in ("ToolArithmetic-v0", "ToolCountdown-v0", "ToolSearchQA-v0", "ToolZoomCount-v0"):
+    EXPERTS.register(
+        _name,
+        "embodied_rl.envs.tools.experts:tool_expert",
+        description="the task source's scripted expert: call the right tool, then answer",
+    )

@@ -121,6 +121,26 @@ def _copy_tree(batch: Any) -> Any:
     return list(batch) if isinstance(batch, tuple) else batch.copy()
 
 
+def _merge_final_info(info: dict[str, Any], final_info: dict[str, Any], num_envs: int) -> None:
+    """Put the last-step values of finished envs (``final_info``) into ``info``, in place.
+
+    Array entries only; rows of envs that did not finish keep their current value (or a
+    zero / empty default when the key was not in ``info``).
+    """
+    for key, value in final_info.items():
+        if key.startswith("_") or not isinstance(value, np.ndarray) or value.shape[:1] != (num_envs,):
+            continue
+        rows = final_info[f"_{key}"]
+        current = info.get(key)
+        if isinstance(current, np.ndarray) and current.shape == value.shape:
+            merged = current.astype(np.result_type(current, value), copy=True)
+        else:
+            merged = np.zeros_like(value)
+        merged[rows] = value[rows]
+        info[key] = merged
+        info[f"_{key}"] = np.asarray(info.get(f"_{key}", np.zeros(num_envs, bool)), dtype=bool) | rows
+
+
 class TorchVectorEnv(gym.vector.VectorWrapper):
     """A numpy Gymnasium vector env (SAME_STEP autoreset) seen through the torch contract."""
 
@@ -172,13 +192,10 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         out = {k: v for k, v in info.items() if k not in ("final_info", "_final_info")}
         # SAME_STEP autoreset replaces a finished env's info by its reset info; the
         # episode's own last-step info (where success is decided) is in final_info.
-        final_info = info.get("final_info", {})
+        _merge_final_info(out, info.get("final_info", {}), self.num_envs)
         for key in ("success", "is_success"):
-            if key in info or key in final_info:
-                success = np.asarray(info.get(key, np.zeros(self.num_envs)), dtype=bool).copy()
-                if key in final_info:
-                    rows = final_info[f"_{key}"]
-                    success[rows] = np.asarray(final_info[key], dtype=bool)[rows]
+            if key in out:
+                success = np.asarray(out.pop(key), dtype=bool)
                 out["success"] = torch.as_tensor(success, device=self.device)
         return (
             obs_to_torch(obs, self.device, copy=True),

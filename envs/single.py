@@ -32,8 +32,8 @@ class SingleEnvView(gym.Env):
         return obs_to_numpy(index_obs(obs, 0)), {}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        batch = np.asarray(action)[None] if not isinstance(action, str) else [action]
-        obs, reward, terminated, truncated, info = self.vector_env.step(torch.as_tensor(batch))
+        batch = [action] if isinstance(action, str) else torch.as_tensor(np.asarray(action)[None])
+        obs, reward, terminated, truncated, info = self.vector_env.step(batch)
         if bool(terminated[0] | truncated[0]):
             obs = info["final_obs"]
         return obs_to_numpy(index_obs(obs, 0)), float(reward[0]), bool(terminated[0]), bool(truncated[0]), {}

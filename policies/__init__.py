@@ -31,6 +31,14 @@ POLICIES.register(
     test_env="PointReach-v0",
 )
 
+POLICIES.register(
+    "text_agent",
+    "embodied_rl.policies.text_agent.policy:TextAgentPolicy",
+    description="transformers LM writing one free-text turn per step (tool calls, answers); GRPO",
+    test_env="ToolArithmetic-v0",
+    actions="text",
+)
+
 
 def build_policy(config: Any, spec: EnvSpec) -> Policy:
     """Build the registered policy ``config.name`` for an env spec."""

@@ -83,6 +83,13 @@ class Policy(nn.Module, ABC):
     def value(self, obs: Obs) -> torch.Tensor | None:
         """``[B]`` value estimates (None without a value head); used to bootstrap truncations."""
 
+    def logprob_mask(self, extras: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Which entries of a ``[B, ...]`` log-prob are real (e.g. generated tokens, not padding).
+
+        None (the default) means all; the trainer's objective takes masked means otherwise.
+        """
+        return None
+
     def sft_loss(self, obs: Obs, actions: torch.Tensor) -> torch.Tensor:
         """Supervised loss of expert ``actions`` (behaviour cloning), 0-d, with grad.
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from embodied_rl.envs.experts import EXPERTS
+from embodied_rl.envs.experts import EXPERTS, expert_for
 from embodied_rl.registry import RegistryError
 
 SCRIPTED_PREFIX = "scripted:"
@@ -62,7 +62,9 @@ def _random_actions(action_space: Any) -> Callable[[Any, np.random.Generator], A
     return act
 
 
-def scripted_policy(kind: str, env_name: str, action_space: Any, seed: int = 0) -> ScriptedPolicy:
+def scripted_policy(
+    kind: str, env_name: str, action_space: Any, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+) -> ScriptedPolicy:
     """Build ``scripted:<kind>`` for one env.
 
     Args:
@@ -71,15 +73,16 @@ def scripted_policy(kind: str, env_name: str, action_space: Any, seed: int = 0) 
         env_name: Registered env name (the expert is looked up by it).
         action_space: The env's single-env action space (for ``random``).
         seed: Seed of the policy's own randomness.
+        env_kwargs: The task's env kwargs (experts of a family read them, e.g. the tool env's task).
     """
     if kind == "expert":
         try:
-            factory = EXPERTS.get(env_name)
+            EXPERTS.entry(env_name)
         except RegistryError as err:
             raise RegistryError(
                 f"no scripted expert for env '{env_name}' (experts exist for: {', '.join(EXPERTS.names())})"
             ) from err
-        expert = factory(0.0)
+        expert = expert_for(env_name, 0.0, env_kwargs)
         return ScriptedPolicy(f"{SCRIPTED_PREFIX}expert", expert, seed)
     if kind == "random":
         return ScriptedPolicy(f"{SCRIPTED_PREFIX}random", _random_actions(action_space), seed)

@@ -21,6 +21,7 @@ import gymnasium as gym
 import torch
 
 from embodied_rl.envs.core import Obs, check_finite
+from embodied_rl.envs.wrappers.episode_stats import COUNTED_EVENTS
 from embodied_rl.policies.core import Policy
 from embodied_rl.rollout.buffer import RolloutBuffer
 
@@ -32,6 +33,8 @@ class RolloutStats:
     episode_returns: list[float] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
     episode_successes: list[bool] = field(default_factory=list)
+    episode_events: dict[str, list[int]] = field(default_factory=dict)
+    """Per-episode counts of env events (``invalid_action``, ``tool_call``, ...)."""
     env_steps: int = 0
     env_time: float = 0.0
     inference_time: float = 0.0
@@ -44,6 +47,9 @@ class RolloutStats:
         self.episode_lengths += episode["length"].tolist()
         if "success" in episode:
             self.episode_successes += episode["success"].tolist()
+        for key in COUNTED_EVENTS:
+            if key in episode:
+                self.episode_events.setdefault(key, []).extend(episode[key].tolist())
 
 
 class SyncCollector:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from embodied_rl.algorithms.advantages import normalize_advantages
-from embodied_rl.algorithms.losses import entropy_loss, kl_estimate, ppo_clip_loss
+from embodied_rl.algorithms.losses import entropy_loss, kl_estimate, masked_mean, ppo_clip_loss
 from embodied_rl.checkpoint import (
     CheckpointPayload,
     latest_checkpoint,
@@ -134,16 +134,18 @@ class OnPolicyTrainer(ABC):
         """The part PPO and GRPO share: clipped ratio + entropy bonus + optional KL penalty.
 
         ``loss = L_clip(A) + ent_coef * (-H) + kl_coef * KL(pi || pi_old)``, with ``A`` normalised
-        per minibatch when ``algo.norm_adv``. With log-probs per action or per dimension
+        per minibatch when ``algo.norm_adv``. Means are over ``policy.logprob_mask`` when the
+        policy gives one (a text agent's generated tokens). With log-probs per action or per dimension
         (``[B, ...]``) the ratio is taken per entry and averaged (pi_RL's action/token level).
         """
         advantages = normalize_advantages(mb.advantages) if self.algo.norm_adv else mb.advantages
         # Per-action / per-dimension log-probs ([B, ...]) share their sample's advantage.
         advantages = advantages.reshape(-1, *([1] * (log_prob.dim() - 1)))
+        mask = self.policy.logprob_mask(mb.extras)  # e.g. a text agent's generated tokens
         pg_loss, stats = ppo_clip_loss(
-            log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high
+            log_prob, mb.log_prob, advantages, self.algo.clip_coef, self.algo.clip_coef_high, mask=mask
         )
-        ent_loss = entropy_loss(entropy)
+        ent_loss = entropy_loss(entropy, mask)
         loss = pg_loss + self.algo.ent_coef * ent_loss
         metrics = {
             "policy_loss": pg_loss.detach(),
@@ -152,7 +154,7 @@ class OnPolicyTrainer(ABC):
             "clip_fraction": stats.clip_fraction,
         }
         if self.algo.kl_coef:
-            kl = kl_estimate(log_prob, mb.log_prob, self.algo.kl_estimator).mean()  # type: ignore[arg-type]
+            kl = masked_mean(kl_estimate(log_prob, mb.log_prob, self.algo.kl_estimator), mask)  # type: ignore[arg-type]
             loss = loss + self.algo.kl_coef * kl
             metrics["kl_penalty"] = kl.detach()
         return loss, metrics
@@ -234,6 +236,8 @@ class OnPolicyTrainer(ABC):
             metrics["rollout/episodes"] = float(len(stats.episode_returns))
         if stats.episode_successes:
             metrics["rollout/success_rate"] = float(np.mean(stats.episode_successes))
+        for key, counts in stats.episode_events.items():
+            metrics[f"rollout/{key}_per_episode"] = float(np.mean(counts))
         metrics.update(
             {
                 "time/rollout_s": t1 - t0,

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from embodied_rl.envs.core import env_idx_to_mask
+
+COUNTED_EVENTS = ("invalid_action", "tool_call", "tool_error")
+"""Boolean per-step ``info`` flags counted per episode when an env reports them."""
+
+
+def np_bool(x: Any) -> np.ndarray:
+    """A bool numpy array of an info flag (tensor, array or list)."""
+    return np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=bool)
 
 
 class EpisodeStatistics(gym.vector.VectorWrapper):
@@ -15,6 +24,8 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
     On a step where some envs finish, ``info["episode"]`` is a dict of 1-D tensors over
     the finished envs only: ``env_idx``, ``return``, ``length`` and, for envs that
     report ``info["success"]``, ``success`` (the value on the episode's last step).
+    Per-step event flags the env reports (:data:`COUNTED_EVENTS`, e.g. a GUI or tool
+    env's ``invalid_action``) are summed over the episode under the same key.
     """
 
     def __init__(self, env: gym.vector.VectorEnv) -> None:
@@ -23,6 +34,7 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
         self.metadata = dict(env.metadata)
         self._return = torch.zeros(self.num_envs, dtype=torch.float64)
         self._length = torch.zeros(self.num_envs, dtype=torch.long)
+        self._events = {key: torch.zeros(self.num_envs, dtype=torch.long) for key in COUNTED_EVENTS}
 
     def reset(self, *, seed: Any = None, options: dict | None = None) -> tuple[Any, dict]:
         obs, info = self.env.reset(seed=seed, options=options)
@@ -32,12 +44,17 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
             mask = torch.ones(self.num_envs, dtype=torch.bool)
         self._return[mask] = 0.0
         self._length[mask] = 0
+        for counts in self._events.values():
+            counts[mask] = 0
         return obs, info
 
     def step(self, actions: Any) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         obs, reward, terminated, truncated, info = self.env.step(actions)
         self._return += reward.detach().cpu().double()
         self._length += 1
+        seen = [key for key in COUNTED_EVENTS if key in info]
+        for key in seen:
+            self._events[key] += torch.as_tensor(np_bool(info[key])).long()
         done = (terminated | truncated).cpu()
         if done.any():
             idx = done.nonzero().flatten()
@@ -48,7 +65,11 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
             }
             if "success" in info:
                 episode["success"] = torch.as_tensor(info["success"]).cpu().bool()[idx]
+            for key in seen:
+                episode[key] = self._events[key][idx].clone()
             info["episode"] = episode
             self._return[idx] = 0.0
             self._length[idx] = 0
+            for counts in self._events.values():
+                counts[idx] = 0
         return obs, reward, terminated, truncated, info

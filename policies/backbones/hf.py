@@ -165,6 +165,7 @@ class HFBackbone(nn.Module):
         preset: str = "tiny",
         image_size: int | None = None,
         overrides: dict[str, Any] | None = None,
+        tokenizer_corpus: Sequence[str] | None = None,
     ) -> HFBackbone:
         """A randomly initialised backbone from a preset, with the offline BPE tokenizer.
 
@@ -175,12 +176,16 @@ class HFBackbone(nn.Module):
             preset: ``tiny`` or ``large`` (``large`` builds billions of parameters).
             image_size: Square image side (default: the preset's).
             overrides: Merged into the preset, e.g. ``{"text": {"num_hidden_layers": 4}}``.
+            tokenizer_corpus: Lines the BPE tokenizer is trained on (default: the built-in
+                robot / web corpus); text agents add their own domain's text.
         """
         fam = get_family(family)
         data = preset_dict(family, preset, **(overrides or {}))
         if image_size is not None:
             data["image_size"] = int(image_size)
-        tokenizer = build_tokenizer(family=family, vocab_size=min(int(data["text"]["vocab_size"]), 4096))
+        tokenizer = build_tokenizer(
+            family=family, vocab_size=min(int(data["text"]["vocab_size"]), 4096), corpus=tokenizer_corpus
+        )
         if len(tokenizer) > int(data["text"]["vocab_size"]):
             raise ValueError(
                 f"tokenizer has {len(tokenizer)} tokens > vocab_size {data['text']['vocab_size']}"
@@ -513,3 +518,28 @@ def _load_tokenizer(path: Path) -> Any:
     if config.get("tokenizer_class") in ("TokenizersBackend", "PreTrainedTokenizerFast"):
         return transformers.PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
     return transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def backbone_from_config(config: Any, tokenizer_corpus: Sequence[str] | None = None) -> HFBackbone:
+    """The backbone a ``BackboneConfig`` describes: loaded from ``path`` or built from its preset,
+    then frozen / given LoRA adapters / gradient checkpointing as the config asks.
+
+    A backbone saved with LoRA comes back with its adapters, so they are not added twice.
+    """
+    if config.path:
+        backbone = HFBackbone.from_pretrained(config.path)
+    else:
+        backbone = HFBackbone.build(
+            config.family,
+            config.preset,
+            image_size=config.image_size or None,
+            overrides=dict(config.overrides),
+            tokenizer_corpus=tokenizer_corpus,
+        )
+    if config.freeze:
+        backbone.requires_grad_(False)
+    if config.lora_rank and not backbone.lora:
+        backbone.apply_lora(r=config.lora_rank, alpha=config.lora_alpha)
+    if config.gradient_checkpointing:
+        backbone.enable_gradient_checkpointing()
+    return backbone

@@ -65,28 +65,14 @@ class LanguageEncoder(nn.Module):
 
     def __init__(self, config: BackboneConfig, spec: EnvSpec) -> None:
         super().__init__()
-        from embodied_rl.policies.backbones.hf import HFBackbone
+        from embodied_rl.policies.backbones.hf import backbone_from_config
 
         self.config = config
-        if config.path:
-            self.backbone = HFBackbone.from_pretrained(config.path)
-        else:
-            self.backbone = HFBackbone.build(
-                config.family,
-                config.preset,
-                image_size=config.image_size or None,
-                overrides=dict(config.overrides),
-            )
+        self.backbone = backbone_from_config(config)
         self.is_vlm = self.backbone.processor is not None
         self.cameras = sorted(spec.image_shapes) if self.is_vlm else []
         self.uses_state = spec.state_dim is not None
         self.out_dim = self.backbone.hidden_size + int(spec.state_dim or 0)
-        if config.freeze:
-            self.backbone.requires_grad_(False)
-        if config.lora_rank and not self.backbone.lora:  # a saved LoRA backbone comes back with its adapters
-            self.backbone.apply_lora(r=config.lora_rank, alpha=config.lora_alpha)
-        if config.gradient_checkpointing:
-            self.backbone.enable_gradient_checkpointing()
 
     def prompts(self, obs: Obs, batch_size: int) -> list[str]:
         instructions = obs.get("instruction") or [""] * batch_size

@@ -1,0 +1,240 @@
+"""The text agent: a transformers LM that writes one turn of free text per env step.
+
+Each step the policy reads the env's conversation (``obs["text"]``, the tool env's or a GUI
+env's transcript so far), formats it with ``config.prompt``, tokenizes it and samples a turn
+with :func:`~embodied_rl.policies.heads.text.generate` until a stop string (the tool env's
+closing tags), eos or ``max_new_tokens``. The env parses the text.
+
+A turn is a step, so multi-turn episodes need nothing special from the trainers: each step
+stores its own prompt and generated token ids in ``extras`` (padded to ``max_prompt_tokens``
+and ``max_new_tokens``), and :meth:`evaluate` re-scores exactly those tokens
+(:func:`~embodied_rl.policies.heads.text.sequence_log_probs`). Only generated tokens carry
+log-probs and loss; the prompt (instructions, earlier turns, tool results) never does::
+
+    log_prob[b, j] = log softmax(l / T)[gen_ids[b, j]]   for j < len(turn b), else 0
+    logprob_level = token:    PPO ratio per generated token, masked mean (:meth:`logprob_mask`)
+    logprob_level = sequence: one ratio per turn, log_prob = sum_j log_prob[b, j]
+
+SFT (:meth:`sft_loss`) is the mean negative log-likelihood of the expert's turn tokens given
+the same prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from embodied_rl.envs.core import EnvSpec, Obs
+from embodied_rl.policies.backbones.hf import backbone_from_config
+from embodied_rl.policies.backbones.tokenizer import CORPUS
+from embodied_rl.policies.core import ActionOutput, Policy, PolicyEnvMismatch
+from embodied_rl.policies.heads.text import generate, pad_batch, sequence_log_probs
+from embodied_rl.policies.text_agent.config import TextAgentConfig
+
+__all__ = ["TOOL_CORPUS", "TextAgentPolicy"]
+
+log = logging.getLogger(__name__)
+
+BACKBONE_DIR = "backbone"
+
+TOOL_CORPUS = """
+You can use tools to answer the question. Tools: To call a tool write <tool_call>{"name": <tool name>, "arguments": {...}}</tool_call>.
+The result comes back as <tool_result>...</tool_result>. Write the final answer as <answer>...</answer>. One tool call or one answer per turn.
+- calculator(expression): Evaluate an arithmetic expression with exact arithmetic (integers and fractions, no rounding).
+- python(code): Run a Python 3 program (standard library only) in a sandbox without network or files, and return what it prints.
+- search(query, top_k): Search the documents with BM25 and return the best matching documents.
+- crop_image(bbox): Crop the image to a box. zoom_image(center, factor). rotate_image(degrees).
+Question: Calculate 12 + 7 * 3. Calculate -( 722 / 722 ) + -768. Calculate 251 + -513. What is 48 - 9?
+<tool_call>{"name": "calculator", "arguments": {"expression": "-62 * 51"}}</tool_call>
+<tool_result>-3162</tool_result>
+<answer>-3162</answer>
+<tool_call>{"name": "python", "arguments": {"code": "print(sum(range(10)))"}}</tool_call>
+<tool_call>{"name": "search", "arguments": {"query": "founded year town"}}</tool_call>
+<tool_call>{"name": "crop_image", "arguments": {"bbox": [120, 64, 184, 128]}}</tool_call>
+error: malformed JSON in the tool call. error: unknown tool. error: invalid arguments for calculator.
+Find a way to make 116 using all of these numbers: 71, 33, 12. How many red dots are inside the small box?
+0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 25 30 40 50 64 99 100 128 256 512 1000
++ - * / ( ) , . : = [ ] { } " ' -1 -2 -3 -4 -5 -6 -7 -8 -9
+""".strip()
+"""Tool-use text added to the offline tokenizer's corpus (``tokenizer_corpus: tools``)."""
+
+
+class TextAgentPolicy(Policy):
+    """See the module docstring."""
+
+    config_class = TextAgentConfig
+    config: TextAgentConfig
+
+    def __init__(self, config: TextAgentConfig, spec: EnvSpec) -> None:
+        super().__init__(config, spec)
+        corpus = (
+            None if config.tokenizer_corpus == "none" else [*CORPUS.splitlines(), *TOOL_CORPUS.splitlines()]
+        )
+        self.backbone = backbone_from_config(config.backbone, tokenizer_corpus=corpus)
+        if self.backbone.processor is not None:
+            raise PolicyEnvMismatch("text_agent takes a text LM backbone (qwen2, llama), not a VLM")
+        self.tokenizer = self.backbone.tokenizer
+        self.pad_id = int(self.backbone.pad_token_id)
+        self.eos_id = self.tokenizer.eos_token_id
+        self._warned_truncation = False
+
+    @classmethod
+    def check_spec(cls, config: TextAgentConfig, spec: EnvSpec) -> None:  # type: ignore[override]
+        if spec.action_kind != "text":
+            raise PolicyEnvMismatch(
+                f"policy 'text_agent' writes text actions; env '{spec.name}' takes {spec.action_space}"
+            )
+        keys = set(spec.observation_space.spaces)
+        if not keys & {"text", "instruction"}:
+            raise PolicyEnvMismatch(
+                f"policy 'text_agent' reads obs 'text'/'instruction'; env '{spec.name}' has {sorted(keys)}"
+            )
+
+    @property
+    def model(self) -> Any:
+        return self.backbone.model
+
+    # ---- prompts ---------------------------------------------------------------------------
+
+    def prompt_texts(self, obs: Obs) -> list[str]:
+        """The prompt string of each row (template, then the family's chat markers if ``chat``)."""
+        texts = obs.get("text") or obs.get("instruction")
+        instructions = obs.get("instruction") or [""] * len(texts)
+        rows = [
+            self.config.prompt.format(text=t, instruction=i) for t, i in zip(texts, instructions, strict=True)
+        ]
+        return [self.backbone.prompt(r) for r in rows] if self.config.chat else rows
+
+    def prompt_ids(self, obs: Obs) -> list[list[int]]:
+        """Token ids of each prompt; longer than ``max_prompt_tokens`` keeps the last tokens."""
+        ids = self.tokenizer(self.prompt_texts(obs), add_special_tokens=False)["input_ids"]
+        limit = self.config.max_prompt_tokens
+        if any(len(row) > limit for row in ids) and not self._warned_truncation:
+            log.warning(
+                "text_agent: prompts longer than max_prompt_tokens=%d lose their oldest tokens", limit
+            )
+            self._warned_truncation = True
+        return [row[-limit:] for row in ids]
+
+    # ---- the contract ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def act(self, obs: Obs, deterministic: bool = False) -> ActionOutput:
+        prompts = self.prompt_ids(obs)
+        c = self.config
+        out = generate(
+            self.model,
+            self.tokenizer,
+            prompts,
+            c.max_new_tokens,
+            stop_strings=c.stop_strings,
+            temperature=c.temperature,
+            top_k=c.top_k,
+            deterministic=deterministic,
+            eos_token_id=self.eos_id,
+            pad_token_id=self.pad_id,
+        )
+        device = self._device
+        width = c.max_new_tokens
+        gen_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
+        gen_mask = torch.zeros((len(prompts), width), dtype=torch.bool, device=device)
+        log_probs = torch.zeros((len(prompts), width), device=device)
+        steps = out.token_ids.shape[1]
+        gen_ids[:, :steps], gen_mask[:, :steps], log_probs[:, :steps] = out.token_ids, out.mask, out.log_probs
+        extras = {**self._prompt_extras(prompts), "gen_ids": gen_ids, "gen_mask": gen_mask}
+        return ActionOutput(out.texts, self._level(log_probs), None, extras)
+
+    def evaluate(
+        self, obs: Obs, actions: Any, extras: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if not extras or "gen_ids" not in extras:
+            raise ValueError("text_agent.evaluate needs the extras act() returned (prompt and generated ids)")
+        log_probs, entropy = self._score(extras)
+        return self._level(log_probs), self._level(entropy), None
+
+    def value(self, obs: Obs) -> torch.Tensor | None:
+        return None
+
+    def logprob_mask(self, extras: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Generated-token mask for ``logprob_level=token`` (padding is not a token); None per turn."""
+        return extras["gen_mask"] if self.config.logprob_level == "token" else None
+
+    def sft_loss(self, obs: Obs, actions: Any) -> torch.Tensor:
+        """Mean NLL of the expert turns' tokens (cut at ``max_new_tokens``) given the prompts."""
+        prompts = self.prompt_ids(obs)
+        targets = self.tokenizer(list(actions), add_special_tokens=False)["input_ids"]
+        targets = [row[: self.config.max_new_tokens] for row in targets]
+        gen_ids, _, gen_mask = pad_batch(
+            targets, [[True] * len(r) for r in targets], self.pad_id, device=self._device
+        )
+        log_probs, _ = self._score({**self._prompt_extras(prompts), "gen_ids": gen_ids, "gen_mask": gen_mask})
+        return -(log_probs * gen_mask).sum() / gen_mask.sum().clamp(min=1)
+
+    # ---- internals -------------------------------------------------------------------------
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _level(self, per_token: torch.Tensor) -> torch.Tensor:
+        return per_token if self.config.logprob_level == "token" else per_token.sum(-1)
+
+    def _prompt_extras(self, prompts: list[list[int]]) -> dict[str, torch.Tensor]:
+        ids, mask, _ = pad_batch(prompts, None, self.pad_id, device=self._device)
+        padded = torch.full(
+            (len(prompts), self.config.max_prompt_tokens), self.pad_id, dtype=torch.long, device=self._device
+        )
+        padded[:, : ids.shape[1]] = ids
+        return {"prompt_ids": padded, "prompt_len": mask.sum(1)}
+
+    def _score(self, extras: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced ``(log_probs, entropy)`` ``[B, G]`` of the generated tokens, with grad."""
+        prompt_len = extras["prompt_len"].long()
+        gen_mask = extras["gen_mask"].bool()
+        gen_len = gen_mask.sum(1)
+        batch, width = gen_mask.shape
+        total = int((prompt_len + gen_len).max())
+        device = gen_mask.device
+        cols = torch.arange(total, device=device).unsqueeze(0)
+        # Row b: prompt tokens at [0, p_b), generated tokens at [p_b, p_b + g_b), padding after.
+        in_prompt = cols < prompt_len.unsqueeze(1)
+        in_gen = (cols >= prompt_len.unsqueeze(1)) & (cols < (prompt_len + gen_len).unsqueeze(1))
+        gen_col = (cols - prompt_len.unsqueeze(1)).clamp(0, width - 1)
+        prompt_ids = extras["prompt_ids"][:, :total]
+        if prompt_ids.shape[1] < total:
+            prompt_ids = torch.nn.functional.pad(
+                prompt_ids, (0, total - prompt_ids.shape[1]), value=self.pad_id
+            )
+        ids = torch.where(in_prompt, prompt_ids, extras["gen_ids"].gather(1, gen_col))
+        ids = torch.where(in_prompt | in_gen, ids, torch.full_like(ids, self.pad_id))
+        log_probs, entropy = sequence_log_probs(
+            self.model, ids, (in_prompt | in_gen).long(), in_gen, self.config.temperature
+        )
+        index = (prompt_len.unsqueeze(1) + torch.arange(width, device=device)).clamp(max=total - 1)
+        return log_probs.gather(1, index) * gen_mask, entropy.gather(1, index) * gen_mask
+
+    # ---- saving and loading ----------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Weights + ``policy.json`` + ``backbone/`` (config and tokenizer) so it reloads offline."""
+        directory = super().save_pretrained(directory)
+        target = directory / BACKBONE_DIR
+        shutil.rmtree(target, ignore_errors=True)
+        self.backbone.save_pretrained(target)
+        return directory
+
+    @classmethod
+    def build_from_directory(cls, config: TextAgentConfig, spec: EnvSpec, directory: Path) -> TextAgentPolicy:  # type: ignore[override]
+        """Build the backbone (and its saved tokenizer) from ``directory/backbone``."""
+        saved = Path(directory) / BACKBONE_DIR
+        if not saved.is_dir():
+            return cls(config, spec)
+        original = config.backbone.path
+        config.backbone.path = str(saved)
+        try:
+            return cls(config, spec)
+        finally:
+            config.backbone.path = original
