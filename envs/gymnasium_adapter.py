@@ -175,6 +175,10 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
             if self.clip_actions:  # torch.clamp is ~10x cheaper than np.clip on small arrays
                 a = torch.clamp(a, self._low, self._high)
             return a.numpy().astype(space.dtype, copy=False)
+        if isinstance(space, spaces.Text):  # object array: numpy's str dtype would drop trailing NULs
+            texts = np.empty(self.num_envs, dtype=object)
+            texts[:] = list(actions)
+            return texts
         a = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
         if isinstance(space, spaces.Discrete):
             return a.reshape(self.num_envs).astype(np.int64, copy=False)

@@ -54,7 +54,7 @@ class PythonTool(Tool):
         timeout_s: float = 5.0,
         cpu_s: int = 5,
         memory_mb: int = 512,
-        max_output_bytes: int = 4096,
+        max_output_bytes: int = 1024,
         allow_unsandboxed: bool = False,
     ) -> None:
         limits = SandboxLimits(

@@ -84,8 +84,14 @@ def build_tools(
     return {name: TOOLS.get(name)(**tool_kwargs.get(name, {})) for name in names}
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + f"\n... [{len(text) - limit} more characters cut]"
+def _clip(text: str, limit: int, tail: int = 256) -> str:
+    """``text`` cut to about ``limit`` characters, keeping its head and its last ``tail`` characters
+    (where a program's error line is) around a note of how much was cut."""
+    if len(text) <= limit:
+        return text
+    tail = min(tail, limit // 4)
+    head = limit - tail
+    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[len(text) - tail :]}"
 
 
 class ToolEnv(gym.Env):
@@ -105,7 +111,7 @@ class ToolEnv(gym.Env):
         max_result_chars: Tool results longer than this are cut (and say so).
         view_size: Side of the ``view`` image (image families).
         correct_reward / format_reward / invalid_penalty / tool_rewards: reward terms (module doc).
-        end_on_invalid: End the episode (terminated, no reward) on an invalid turn.
+        end_on_invalid: End the episode (terminated, reward ``-invalid_penalty``) on an invalid turn.
     """
 
     metadata = {"render_modes": []}
@@ -250,27 +256,32 @@ class ToolEnv(gym.Env):
             info |= {"action_valid": False, "invalid_action": True}
             record |= {"tool": None if turn is None else turn.tool, "error": turn_error}
             self.transcript += f"{shown}\n{self.result_block('error: ' + str(turn_error))}\n"
-        info["turn"] = json.dumps(record, default=str)[: 4 * (self.max_action_chars + self.max_result_chars)]
+        if record.get("result") is not None:
+            record["result"] = _clip(record["result"], self.max_result_chars)
+        record["action"] = _clip(text, self.max_action_chars)
+        info["turn"] = json.dumps(record, default=str)
         return self._obs(), float(reward), terminated, False, info
 
     def _run_tool(self, name: str, arguments: dict[str, Any]) -> tuple[str, str | None]:
         """``(text shown to the model, error or None)``; never raises for what a tool does."""
+        from embodied_rl.envs.tools.image import fit_view
+
         context = ToolContext(
             image=None if self.task is None else self.task.image, view=self.view, seed=self.task_seed
         )
         try:
             result = self.tools[name](arguments, context)
+            view = None if result.image is None else fit_view(result.image, self.view_size)
+            text, error = str(result.text), result.error
         except ToolError as err:
             return f"error: {err}", str(err)
         except Exception as err:  # a broken tool must not take the training run down  # noqa: BLE001
             log.warning("tool %s raised %s: %s", name, type(err).__name__, err)
             message = f"tool {name!r} failed: {type(err).__name__}: {err}"
             return f"error: {message}", message
-        if result.image is not None:
-            from embodied_rl.envs.tools.image import fit_view
-
-            self.view = fit_view(result.image, self.view_size)
-        return result.text, result.error
+        if view is not None:
+            self.view = view
+        return text, error
 
     def close(self) -> None:
         for tool in self.tools.values():

@@ -40,7 +40,8 @@ class ToolFormat:
 
     def __post_init__(self) -> None:
         tags = [self.call_open, self.call_close, self.answer_open, self.answer_close]
-        if any(not t for t in tags) or len(set(tags)) != 4:
+        tags += [self.result_open, self.result_close]
+        if any(not t for t in tags) or len(set(tags)) != len(tags):
             raise ValueError(f"tool format tags must be non-empty and distinct, got {tags}")
 
     @property
@@ -114,12 +115,12 @@ def _block(text: str, open_tag: str, close_tag: str, what: str) -> tuple[str | N
         return None, f"{closes} {close_tag} tags in one turn; write exactly one {what} per turn"
     start = text.find(open_tag)
     end = text.find(close_tag)
-    if end < start + len(open_tag):  # also: a close tag before its open tag
-        if start == -1:
-            return None, f"{close_tag} without {open_tag}"
-        if end != -1:
-            return None, f"{close_tag} comes before {open_tag}"
+    if start == -1:
+        return None, f"{close_tag} without {open_tag}"
+    if end == -1:
         return None, f"{open_tag} is not closed with {close_tag}"
+    if end < start + len(open_tag):
+        return None, f"{close_tag} comes before {open_tag}"
     return text[start + len(open_tag) : end], None
 
 
@@ -168,13 +169,15 @@ def parse_turn(
         )
     try:
         call = json.loads(body)
-    except json.JSONDecodeError as err:
+    except json.JSONDecodeError as err:  # (before ValueError: it is one)
         return Turn(
             "invalid",
-            error=f"malformed JSON in the tool call: {err.msg} at line {err.lineno} column {err.colno}",
+            error=f"malformed JSON in the tool call: {err.msg}: line {err.lineno} column {err.colno}",
         )
     except RecursionError:
         return Turn("invalid", error="malformed JSON in the tool call: nested too deeply")
+    except ValueError as err:  # e.g. an integer literal longer than Python's int-string limit
+        return Turn("invalid", error=f"malformed JSON in the tool call: {str(err)[:200]}")
     if not isinstance(call, dict):
         return Turn(
             "invalid",
