@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -375,7 +376,9 @@ def _parse(expression: str, limits: CalculatorLimits) -> ast.Expression:
     if len(expression) > limits.max_chars:
         raise CalculatorError(f"expression has {len(expression)} characters; limit is {limits.max_chars}")
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal" for "1a": an error here anyway
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as err:
         raise CalculatorError(f"invalid expression: {err.msg} at column {err.offset}") from None
     except (RecursionError, MemoryError, ValueError) as err:
