@@ -24,7 +24,9 @@ Nothing here downloads: :meth:`HFBackbone.from_pretrained` takes a local directo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -543,3 +545,31 @@ def backbone_from_config(config: Any, tokenizer_corpus: Sequence[str] | None = N
     if config.gradient_checkpointing:
         backbone.enable_gradient_checkpointing()
     return backbone
+
+
+BACKBONE_DIR = "backbone"
+"""Where a policy's ``save_pretrained`` writes its transformers backbone (config, tokenizer, adapters)."""
+
+
+def save_backbone(backbone: HFBackbone, policy_dir: str | Path) -> Path:
+    """Write ``backbone`` to ``policy_dir/backbone`` (replacing an older one)."""
+    target = Path(policy_dir) / BACKBONE_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    backbone.save_pretrained(target)
+    return target
+
+
+@contextmanager
+def saved_backbone_path(config: Any, policy_dir: str | Path) -> Iterator[None]:
+    """Point ``config.path`` (a ``BackboneConfig``) at ``policy_dir/backbone`` while a policy is built
+    from a saved directory, so the saved tokenizer and config are used; restored afterwards."""
+    saved = Path(policy_dir) / BACKBONE_DIR
+    if not saved.is_dir():
+        yield
+        return
+    original = config.path
+    config.path = str(saved)
+    try:
+        yield
+    finally:
+        config.path = original

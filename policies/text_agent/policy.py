@@ -22,13 +22,12 @@ the same prompt.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from embodied_rl.envs.core import EnvSpec, Obs
-from embodied_rl.policies.backbones.hf import backbone_from_config
+from embodied_rl.policies.backbones.hf import backbone_from_config, save_backbone, saved_backbone_path
 from embodied_rl.policies.backbones.tokenizer import CORPUS
 from embodied_rl.policies.core import ActionOutput, Policy, PolicyEnvMismatch
 from embodied_rl.policies.heads.text import generate, pad_batch, sequence_log_probs
@@ -37,8 +36,6 @@ from embodied_rl.policies.text_agent.config import TextAgentConfig
 __all__ = ["TOOL_CORPUS", "TextAgentPolicy"]
 
 log = logging.getLogger(__name__)
-
-BACKBONE_DIR = "backbone"
 
 TOOL_CORPUS = """
 You can use tools to answer the question. Tools: To call a tool write <tool_call>{"name": <tool name>, "arguments": {...}}</tool_call>.
@@ -221,20 +218,11 @@ class TextAgentPolicy(Policy):
     def save_pretrained(self, directory: str | Path) -> Path:
         """Weights + ``policy.json`` + ``backbone/`` (config and tokenizer) so it reloads offline."""
         directory = super().save_pretrained(directory)
-        target = directory / BACKBONE_DIR
-        shutil.rmtree(target, ignore_errors=True)
-        self.backbone.save_pretrained(target)
+        save_backbone(self.backbone, directory)
         return directory
 
     @classmethod
     def build_from_directory(cls, config: TextAgentConfig, spec: EnvSpec, directory: Path) -> TextAgentPolicy:  # type: ignore[override]
         """Build the backbone (and its saved tokenizer) from ``directory/backbone``."""
-        saved = Path(directory) / BACKBONE_DIR
-        if not saved.is_dir():
+        with saved_backbone_path(config.backbone, directory):
             return cls(config, spec)
-        original = config.backbone.path
-        config.backbone.path = str(saved)
-        try:
-            return cls(config, spec)
-        finally:
-            config.backbone.path = original

@@ -25,7 +25,6 @@ or ``dim`` ``[B, H, A]``; the trainers broadcast the advantage over the extra di
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,6 @@ from embodied_rl.policies.heads.action_tokens import ActionTokenHead, aggregate
 from embodied_rl.policies.vla.config import SMALL_BACKBONES, VLAPolicyConfig
 from embodied_rl.policies.vla.encoders import LanguageEncoder, SmallEncoder
 from torch import nn
-
-BACKBONE_DIR = "backbone"
 
 
 class VLAPolicy(Policy):
@@ -226,23 +223,20 @@ class VLAPolicy(Policy):
         tokenizer, processor, LoRA adapters) so the directory reloads with no other file."""
         directory = super().save_pretrained(directory)
         if self.is_language:
-            target = directory / BACKBONE_DIR
-            shutil.rmtree(target, ignore_errors=True)
-            self.encoder.backbone.save_pretrained(target)
+            from embodied_rl.policies.backbones.hf import save_backbone
+
+            save_backbone(self.encoder.backbone, directory)
         return directory
 
     @classmethod
     def build_from_directory(cls, config: VLAPolicyConfig, spec: EnvSpec, directory: Path) -> VLAPolicy:  # type: ignore[override]
         """Build the backbone from ``directory/backbone`` when the policy saved one (config unchanged)."""
-        saved = Path(directory) / BACKBONE_DIR
-        if not saved.is_dir() or config.backbone.family in SMALL_BACKBONES:
+        if config.backbone.family in SMALL_BACKBONES:
             return cls(config, spec)
-        original = config.backbone.path
-        config.backbone.path = str(saved)
-        try:
+        from embodied_rl.policies.backbones.hf import saved_backbone_path
+
+        with saved_backbone_path(config.backbone, directory):
             return cls(config, spec)
-        finally:
-            config.backbone.path = original
 
 
 def _finite_bounds(low: np.ndarray, high: np.ndarray, default: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
