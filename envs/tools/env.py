@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import textwrap
 from typing import Any
 
 import gymnasium as gym
@@ -114,7 +115,7 @@ class ToolEnv(gym.Env):
         end_on_invalid: End the episode (terminated, reward ``-invalid_penalty``) on an invalid turn.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
 
     def __init__(
         self,
@@ -134,7 +135,11 @@ class ToolEnv(gym.Env):
         invalid_penalty: float = 0.0,
         tool_rewards: dict[str, float] | None = None,
         end_on_invalid: bool = False,
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
         if schemas not in SCHEMA_STYLES:
             raise ValueError(f"schemas must be one of {SCHEMA_STYLES}, got {schemas!r}")
         for name, value in (("max_action_chars", max_action_chars), ("max_call_chars", max_call_chars)):
@@ -282,6 +287,27 @@ class ToolEnv(gym.Env):
         if view is not None:
             self.view = view
         return text, error
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the end of the conversation drawn as text (beside the view for image tasks)."""
+        if self.render_mode != "rgb_array":
+            return None
+        from PIL import Image, ImageDraw
+
+        width, height, chars = 640, 384, 100
+        lines = [
+            chunk for line in self.transcript.splitlines() for chunk in textwrap.wrap(line, chars) or [""]
+        ]
+        panel = Image.new("RGB", (width, height), (255, 255, 255))
+        ImageDraw.Draw(panel).multiline_text(
+            (6, 4), "\n".join(lines[-(height // 12) :]), fill=(0, 0, 0), spacing=1
+        )
+        frame = np.asarray(panel)
+        if self.view is not None:
+            view = np.zeros((height, self.view_size, 3), np.uint8)
+            view[: min(height, self.view_size)] = self.view[:height]
+            frame = np.concatenate([view, frame], axis=1)
+        return frame
 
     def close(self) -> None:
         for tool in self.tools.values():
