@@ -592,3 +592,21 @@ def test_tool_results_extracts_blocks_in_order_after_the_question() -> None:
         "error: no <tool_call>...</tool_call> or <answer>...</answer> found",
         "10",
     ]
+
+
+def test_render_draws_the_conversation_and_the_view() -> None:
+    from embodied_rl.envs.tools.env import ToolEnv
+
+    env = ToolEnv(schemas="names", render_mode="rgb_array")
+    env.reset(seed=0)
+    first = env.render()
+    assert first.dtype == np.uint8 and first.ndim == 3 and first.shape[2] == 3
+    env.step(calc("1+1"))
+    assert not np.array_equal(first, env.render())  # the new turn is drawn
+    assert ToolEnv(schemas="names").render() is None
+    zoom = ToolEnv(task="zoom_count", render_mode="rgb_array", view_size=96)
+    zoom.reset(seed=0)
+    frame = zoom.render()
+    assert frame.shape[1] == first.shape[1] + 96 and np.array_equal(frame[:96, :96], zoom.view)
+    with pytest.raises(ValueError, match="render_mode"):
+        ToolEnv(render_mode="human")
