@@ -54,6 +54,7 @@ from embodied_rl.envs.tools.base import (
     ToolContext,
     ToolError,
 )
+from embodied_rl.envs.tools.image import fit_view
 from embodied_rl.envs.tools.protocol import ToolFormat, format_call, parse_turn
 from gymnasium import spaces
 
@@ -212,8 +213,6 @@ class ToolEnv(gym.Env):
         self.rewarded_tools = set()
         self.view = None
         if self.source.image_size is not None:
-            from embodied_rl.envs.tools.image import fit_view
-
             if self.task.image is None:
                 raise RuntimeError(
                     f"task source {type(self.source).__name__} promised an image but gave none"
@@ -269,8 +268,6 @@ class ToolEnv(gym.Env):
 
     def _run_tool(self, name: str, arguments: dict[str, Any]) -> tuple[str, str | None]:
         """``(text shown to the model, error or None)``; never raises for what a tool does."""
-        from embodied_rl.envs.tools.image import fit_view
-
         context = ToolContext(
             image=None if self.task is None else self.task.image, view=self.view, seed=self.task_seed
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -19,8 +21,12 @@ ENV_NAMES = ENVS.names()
 
 
 def _needs_family(name: str) -> None:
-    if ENVS.entry(name).metadata.get("family") == "gymnasium/mujoco":
+    metadata = ENVS.entry(name).metadata
+    if metadata.get("family") == "gymnasium/mujoco":
         pytest.importorskip("mujoco")
+    binary = metadata.get("requires_binary")
+    if binary and shutil.which(binary) is None:
+        pytest.skip(f"{name} needs {binary}: {metadata.get('install', '')}")
 
 
 def _cartpole_states(env_id: str, seed: int, actions: list[int], **kwargs) -> list[np.ndarray]:
