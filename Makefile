@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-EXTRAS ?= dev,mujoco,bench,vla,tools
+EXTRAS ?= dev,mujoco,bench,vla,tools,gui
 STAMP := $(VENV)/.installed-$(EXTRAS)
 QUICKSTART ?= configs/experiment/quickstart.yaml
 

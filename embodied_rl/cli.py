@@ -264,7 +264,12 @@ def _eval_tasks(args: argparse.Namespace, default_env: str | None, env_kwargs: d
             raise ValueError("give either --suite or --env, not both")
         suite = get_suite(args.suite)
         names = [n.strip() for n in args.tasks.split(",")] if args.tasks else None
-        return (suite.select(names) if names else suite.tasks), suite
+        chosen = suite.select(names) if names else suite.tasks
+        # Tasks on the env the policy was trained on keep the run's env options (prompt format,
+        # screen size, ...) under the task's own kwargs.
+        return tuple(
+            SuiteTask(t.name, t.env, {**env_kwargs, **t.kwargs}) if t.env == default_env else t for t in chosen
+        ), suite
     if args.tasks:
         raise ValueError("--tasks selects tasks of a --suite")
     names = [n.strip() for n in args.env.split(",")] if args.env else [default_env]

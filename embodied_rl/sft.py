@@ -209,11 +209,33 @@ def demos_for(cfg_sft: SFTConfig, env_name: str, env_kwargs: dict[str, Any], num
     """The demonstrations a config asks for: loaded from ``sft.demos`` or collected from the expert."""
     if cfg_sft.demos:
         return load_demos(cfg_sft.demos)
-    return collect_demos(
-        env_name,
-        cfg_sft.episodes,
-        cfg_sft.seed,
-        num_envs=num_envs,
-        noise=cfg_sft.expert_noise,
-        env_kwargs=env_kwargs,
+    sources = [{"env": env_name, "episodes": cfg_sft.episodes, "kwargs": env_kwargs}, *cfg_sft.extra]
+    parts = []
+    for source in sources:
+        unknown = set(source) - {"env", "episodes", "kwargs"}
+        if unknown or "env" not in source:
+            raise ValueError(f"sft.extra entries are {{env, episodes, kwargs}}, got {source}")
+        parts.append(
+            collect_demos(
+                source["env"],
+                int(source.get("episodes", cfg_sft.episodes)),
+                cfg_sft.seed,
+                num_envs=num_envs,
+                noise=cfg_sft.expert_noise,
+                env_kwargs=source.get("kwargs") or {},
+            )
+        )
+    return merge_demos(parts) if len(parts) > 1 else parts[0]
+
+
+def merge_demos(parts: list[Demonstrations]) -> Demonstrations:
+    """The samples and episodes of ``parts`` one after another (same observation keys)."""
+    keys = [sorted(p.obs) for p in parts]
+    if any(k != keys[0] for k in keys):
+        raise ValueError(f"demonstrations to merge have different observation keys: {keys}")
+    return Demonstrations(
+        _cat([p.obs for p in parts]),
+        _cat([p.actions for p in parts]),
+        [r for p in parts for r in p.episode_returns],
+        [s for p in parts for s in p.episode_successes],
     )

@@ -155,6 +155,9 @@ class SFTConfig:
     """Adam learning rate of SFT."""
     seed: int = 20_000
     """First env seed of the demonstration episodes (kept apart from training and eval seeds)."""
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    """More expert sources appended to the demonstrations, each ``{env, episodes, kwargs}`` (e.g. a
+    cheap synthetic env as a curriculum); their observations must have the training env's keys."""
 
 
 @dataclass

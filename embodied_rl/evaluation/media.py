@@ -189,6 +189,30 @@ def write_thumbnail(path: Path, frame: np.ndarray, width: int = 240) -> Path:
     return path
 
 
+def write_strip(path: Path, frames: Sequence[np.ndarray], max_frames: int = 8, gap: int = 4) -> Path:
+    """Save the first ``max_frames`` frames of an episode side by side as one PNG (a screenshot strip).
+
+    Frames may differ in size (they are top-aligned on white, ``gap`` pixels apart); every frame
+    must be uint8 ``HxWx3``.
+
+    Raises:
+        ValueError: no frames, or ``max_frames < 1``.
+    """
+    if not frames or max_frames < 1:
+        raise ValueError(f"a strip needs frames and max_frames >= 1 (got {len(frames)} frames, {max_frames})")
+    tiles = [_check_frame(f) for f in list(frames)[:max_frames]]
+    height = max(t.shape[0] for t in tiles)
+    strip = np.full((height, sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1), 3), 255, np.uint8)
+    x = 0
+    for tile in tiles:
+        strip[: tile.shape[0], x : x + tile.shape[1]] = tile
+        x += tile.shape[1] + gap
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(strip).save(path, format="PNG")
+    return path
+
+
 def _shrink(frame: np.ndarray, tile_size: int) -> np.ndarray:
     """``frame`` resized to fit inside ``tile_size x tile_size`` (aspect ratio kept, not padded)."""
     arr = _check_frame(frame)

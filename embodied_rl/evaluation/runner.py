@@ -36,6 +36,8 @@ PolicySource = Actor | Callable[[SuiteTask, EnvSpec], Actor]
 
 VIDEO_DIR = "videos"
 THUMB_DIR = "thumbs"
+STRIP_DIR = "strips"
+"""Per recorded episode, its first frames side by side (GUI episodes: the actions drawn on them)."""
 
 
 def slug(name: str) -> str:
@@ -118,7 +120,7 @@ def _make_env(task: SuiteTask, num_envs: int, videos: int, notes: list[str]) -> 
 def _save_media(
     out_dir: Path, task: TaskResult, episode: FinishedEpisode, fps: int, grid: Any
 ) -> tuple[str | None, str | None]:
-    from embodied_rl.evaluation.media import write_episode_video, write_thumbnail
+    from embodied_rl.evaluation.media import write_episode_video, write_strip, write_thumbnail
 
     if not episode.frames:
         return None, None
@@ -134,6 +136,7 @@ def _save_media(
         episode_return=episode.episode_return,
     )
     write_thumbnail(out_dir / thumb, annotated[-1])
+    write_strip(out_dir / STRIP_DIR / name / f"seed-{episode.seed}.png", annotated)
     grid.add(annotated)
     return video.as_posix(), thumb.as_posix()
 

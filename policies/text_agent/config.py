@@ -11,7 +11,9 @@ from embodied_rl.policies.vla.config import BackboneConfig
 from embodied_rl.config.schema import PolicyConfig
 
 TEXT_FAMILIES = ("qwen2", "llama")
+"""Text LM families; every other family of the policy module's presets is a VLM (reads images)."""
 LOGPROB_LEVELS = ("token", "sequence")
+TOKENIZER_CORPORA = ("tools", "gui", "none")
 
 
 def _text_backbone() -> BackboneConfig:
@@ -25,15 +27,19 @@ class TextAgentConfig(PolicyConfig):
     name: str = "text_agent"
     """Registered policy name."""
     value_head: bool = False
-    """Text agents train with GRPO (no critic)."""
+    """A linear critic on the last prompt token's hidden state (PPO); off: GRPO (no critic)."""
     backbone: BackboneConfig = field(default_factory=_text_backbone)
-    """The language model: a text family (qwen2, llama), a preset or a local checkpoint path."""
+    """The model: a text LM family (qwen2, llama) or a VLM family (qwen2_vl, qwen2_5_vl, ...; reads
+    the observation's images), as a preset or a local checkpoint path."""
+    image_keys: list[str] = field(default_factory=list)
+    """VLMs: the observation images shown to the model, in order (empty: all of them, sorted)."""
     prompt: str = "{text}"
     """Prompt template over the observation: {text} (the env's conversation) and {instruction}."""
     chat: bool = False
     """Wrap the prompt in the family's user/assistant markers (chat-tuned checkpoints)."""
     max_prompt_tokens: int = 512
-    """Longest prompt; longer ones keep their last tokens (the oldest context is dropped)."""
+    """Longest prompt; longer text prompts keep their last tokens (the oldest context is dropped);
+    a longer VLM prompt is an error (cutting it would cut image tokens)."""
     max_new_tokens: int = 64
     """Longest turn the model may write."""
     temperature: float = 1.0
@@ -45,21 +51,24 @@ class TextAgentConfig(PolicyConfig):
     logprob_level: str = "token"
     """token: PPO ratio per generated token (masked mean); sequence: one ratio per turn."""
     tokenizer_corpus: str = "tools"
-    """Extra text the offline tokenizer of a preset backbone is trained on: tools or none."""
+    """Extra text the offline tokenizer of a preset backbone is trained on: tools, gui or none."""
 
     def check(self, cfg: Any) -> Iterator[tuple[str, str]]:
-        if self.backbone.family not in TEXT_FAMILIES:
+        from embodied_rl.policies.backbones.presets import FAMILIES
+
+        if not self.backbone.path and self.backbone.family not in FAMILIES:
             yield (
                 "policy.backbone.family",
-                f"text_agent needs a text LM family {TEXT_FAMILIES}, got {self.backbone.family!r}",
+                f"unknown family {self.backbone.family!r}; known: {sorted(FAMILIES)}",
             )
         if self.logprob_level not in LOGPROB_LEVELS:
             yield "policy.logprob_level", f"must be one of {LOGPROB_LEVELS}, got {self.logprob_level!r}"
-        if self.value_head:
-            yield "policy.value_head", "text_agent has no value head; train it with GRPO (algo=grpo)"
         if self.max_new_tokens < 1 or self.max_prompt_tokens < 1:
             yield "policy.max_new_tokens", "max_new_tokens and max_prompt_tokens must be >= 1"
         if not self.temperature > 0:
             yield "policy.temperature", f"must be > 0, got {self.temperature}"
-        if self.tokenizer_corpus not in ("tools", "none"):
-            yield "policy.tokenizer_corpus", f"must be tools or none, got {self.tokenizer_corpus!r}"
+        if self.tokenizer_corpus not in TOKENIZER_CORPORA:
+            yield (
+                "policy.tokenizer_corpus",
+                f"must be one of {TOKENIZER_CORPORA}, got {self.tokenizer_corpus!r}",
+            )

@@ -17,6 +17,12 @@ log-probs and loss; the prompt (instructions, earlier turns, tool results) never
 
 SFT (:meth:`sft_loss`) is the mean negative log-likelihood of the expert's turn tokens given
 the same prompt.
+
+With a VLM backbone (``qwen2_vl``, ``qwen2_5_vl``, ...) the prompt also shows the observation's
+images (``image_keys``, e.g. a GUI env's ``screen``): the processor expands them into image
+tokens, the prompt ids stored in ``extras`` include those tokens, and :meth:`evaluate` runs the
+processor again on the stored observation for the pixels, so the same ids and pixels are
+scored. With ``value_head`` a linear critic reads the last prompt token's hidden state (PPO).
 """
 
 from __future__ import annotations
@@ -27,13 +33,18 @@ from typing import Any
 
 import torch
 from embodied_rl.envs.core import EnvSpec, Obs
-from embodied_rl.policies.backbones.hf import backbone_from_config, save_backbone, saved_backbone_path
+from embodied_rl.policies.backbones.hf import (
+    BackboneInputs,
+    backbone_from_config,
+    save_backbone,
+    saved_backbone_path,
+)
 from embodied_rl.policies.backbones.tokenizer import CORPUS
 from embodied_rl.policies.core import ActionOutput, Policy, PolicyEnvMismatch
 from embodied_rl.policies.heads.text import generate, pad_batch, sequence_log_probs
 from embodied_rl.policies.text_agent.config import TextAgentConfig
 
-__all__ = ["TOOL_CORPUS", "TextAgentPolicy"]
+__all__ = ["GUI_CORPUS", "TOOL_CORPUS", "TextAgentPolicy"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,36 @@ Find a way to make 116 using all of these numbers: 71, 33, 12. How many red dots
 """.strip()
 """Tool-use text added to the offline tokenizer's corpus (``tokenizer_corpus: tools``)."""
 
+GUI_CORPUS = """
+Actions (one per turn, pixels of the screenshot): click(x, y), click_element(ref), type("text"), press("Enter"), scroll(x, y, "down"), done().
+Task: Click the button. Click on the "ONE" button. Select ok, yes and click Submit. Select nothing and click Submit.
+Enter "Kasey" into the text field and press Submit. Focus into the textbox. Click on the link "lorem".
+Elements:
+[4] button "Submit" at (80,95) [5] input_text "" at (80,130) value="Kasey" focused [6] label "ok" [7] input_checkbox "" unchecked checked
+[8] span "ipsum" at (40,120) [9] div "" at (12,7) [10] button "Click Me!" at (51,88)
+Previous actions: none; click_element(5); type("Kasey"); click(80, 95); press("Enter"); press("Tab")
+Last action was invalid: no element with ref 99 on this page. Next action:
+""".strip()
+"""GUI-agent text added to the offline tokenizer's corpus (``tokenizer_corpus: gui``)."""
+
+
+class _VisionLM:
+    """A VLM called with the text-LM signature of :mod:`~embodied_rl.policies.heads.text`, its
+    images bound: the model computes its own (multimodal) positions from ids and mask, and the
+    per-token modality ids (``mm_token_type_ids``) are recomputed from the ids of each call (the
+    sequence grows and is padded differently in generation and re-scoring)."""
+
+    def __init__(self, model: Any, vision_kwargs: dict[str, torch.Tensor], image_token_id: int) -> None:
+        self.model, self.kwargs, self.image_token_id = model, vision_kwargs, image_token_id
+        self.device = next(model.parameters()).device
+
+    def __call__(self, input_ids, attention_mask, position_ids=None, past_key_values=None, use_cache=False):
+        del position_ids, past_key_values  # re-run on the whole sequence; positions from the mask
+        kwargs = dict(self.kwargs)
+        if "mm_token_type_ids" in kwargs:
+            kwargs["mm_token_type_ids"] = (input_ids == self.image_token_id).long()
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
+
 
 class TextAgentPolicy(Policy):
     """See the module docstring."""
@@ -67,12 +108,19 @@ class TextAgentPolicy(Policy):
 
     def __init__(self, config: TextAgentConfig, spec: EnvSpec) -> None:
         super().__init__(config, spec)
-        corpus = (
-            None if config.tokenizer_corpus == "none" else [*CORPUS.splitlines(), *TOOL_CORPUS.splitlines()]
-        )
+        extra = {"tools": TOOL_CORPUS, "gui": GUI_CORPUS}.get(config.tokenizer_corpus)
+        corpus = None if extra is None else [*CORPUS.splitlines(), *extra.splitlines()]
         self.backbone = backbone_from_config(config.backbone, tokenizer_corpus=corpus)
-        if self.backbone.processor is not None:
-            raise PolicyEnvMismatch("text_agent takes a text LM backbone (qwen2, llama), not a VLM")
+        self.vision = self.backbone.processor is not None
+        if self.backbone.kind == "paligemma":
+            raise PolicyEnvMismatch(
+                "text_agent takes text LMs and the qwen-VL / idefics3 VLM families, not paligemma "
+                "(its prefix/suffix token types do not fit free-text generation)"
+            )
+        self.value_head = torch.nn.Linear(self.backbone.hidden_size, 1) if config.value_head else None
+        if self.value_head is not None:
+            torch.nn.init.zeros_(self.value_head.weight)
+            torch.nn.init.zeros_(self.value_head.bias)
         self.tokenizer = self.backbone.tokenizer
         self.pad_id = int(self.backbone.pad_token_id)
         self.eos_id = self.tokenizer.eos_token_id
@@ -90,6 +138,14 @@ class TextAgentPolicy(Policy):
                 f"policy 'text_agent' reads obs 'text'/'instruction'; env '{spec.name}' has {sorted(keys)}"
             )
 
+        spaces = spec.observation_space.spaces
+        images = set(spaces["images"].spaces) if "images" in spaces else set()
+        missing = set(config.image_keys) - images
+        if missing:
+            raise PolicyEnvMismatch(
+                f"policy.image_keys {sorted(missing)} are not images of env '{spec.name}' ({sorted(images)})"
+            )
+
     @property
     def model(self) -> Any:
         return self.backbone.model
@@ -103,10 +159,38 @@ class TextAgentPolicy(Policy):
         rows = [
             self.config.prompt.format(text=t, instruction=i) for t, i in zip(texts, instructions, strict=True)
         ]
-        return [self.backbone.prompt(r) for r in rows] if self.config.chat else rows
+        return [self.backbone.prompt(r) for r in rows] if self.config.chat and not self.vision else rows
+
+    def _images(self, obs: Obs) -> list[list[Any]]:
+        images = obs.get("images") or {}
+        keys = self.config.image_keys or sorted(images)
+        batch = len(obs.get("text") or obs.get("instruction"))
+        return [[images[k][i].cpu().numpy() for k in keys] for i in range(batch)]
+
+    def prompt_batch(self, obs: Obs) -> tuple[list[list[int]], dict[str, torch.Tensor]]:
+        """Prompt ids per row and the model's other inputs (a VLM's pixels; empty for text LMs)."""
+        if not self.vision:
+            return self.prompt_ids(obs), {}
+        inputs = self.backbone.prepare(self.prompt_texts(obs), self._images(obs)).to(self._device)
+        lengths = inputs.lengths.tolist()
+        if max(lengths) > self.config.max_prompt_tokens:
+            raise ValueError(
+                f"text_agent: a VLM prompt has {max(lengths)} tokens > max_prompt_tokens="
+                f"{self.config.max_prompt_tokens} (image tokens cannot be cut); raise max_prompt_tokens"
+            )
+        return [
+            row[:n] for row, n in zip(inputs.input_ids.tolist(), lengths, strict=True)
+        ], inputs.model_kwargs
+
+    def _lm(self, vision_kwargs: dict[str, torch.Tensor]) -> Any:
+        if not self.vision:
+            return self.model
+        return _VisionLM(self.model, vision_kwargs, self.backbone.processor.image_token_id)
 
     def prompt_ids(self, obs: Obs) -> list[list[int]]:
-        """Token ids of each prompt; longer than ``max_prompt_tokens`` keeps the last tokens."""
+        """Token ids of each text prompt; longer than ``max_prompt_tokens`` keeps the last tokens."""
+        if self.vision:
+            return self.prompt_batch(obs)[0]
         ids = self.tokenizer(self.prompt_texts(obs), add_special_tokens=False)["input_ids"]
         limit = self.config.max_prompt_tokens
         if any(len(row) > limit for row in ids) and not self._warned_truncation:
@@ -120,10 +204,10 @@ class TextAgentPolicy(Policy):
 
     @torch.no_grad()
     def act(self, obs: Obs, deterministic: bool = False) -> ActionOutput:
-        prompts = self.prompt_ids(obs)
+        prompts, vision_kwargs = self.prompt_batch(obs)
         c = self.config
         out = generate(
-            self.model,
+            self._lm(vision_kwargs),
             self.tokenizer,
             prompts,
             c.max_new_tokens,
@@ -142,18 +226,36 @@ class TextAgentPolicy(Policy):
         steps = out.token_ids.shape[1]
         gen_ids[:, :steps], gen_mask[:, :steps], log_probs[:, :steps] = out.token_ids, out.mask, out.log_probs
         extras = {**self._prompt_extras(prompts), "gen_ids": gen_ids, "gen_mask": gen_mask}
-        return ActionOutput(out.texts, self._level(log_probs), None, extras)
+        return ActionOutput(out.texts, self._level(log_probs), self._value(extras, vision_kwargs), extras)
 
     def evaluate(
         self, obs: Obs, actions: Any, extras: dict[str, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if not extras or "gen_ids" not in extras:
             raise ValueError("text_agent.evaluate needs the extras act() returned (prompt and generated ids)")
-        log_probs, entropy = self._score(extras)
-        return self._level(log_probs), self._level(entropy), None
+        vision_kwargs = self.prompt_batch(obs)[1] if self.vision else {}
+        log_probs, entropy = self._score(extras, vision_kwargs)
+        return self._level(log_probs), self._level(entropy), self._value(extras, vision_kwargs)
 
     def value(self, obs: Obs) -> torch.Tensor | None:
-        return None
+        if self.value_head is None:
+            return None
+        prompts, vision_kwargs = self.prompt_batch(obs)
+        return self._value(self._prompt_extras(prompts), vision_kwargs)
+
+    def _value(
+        self, extras: dict[str, torch.Tensor], vision_kwargs: dict[str, torch.Tensor]
+    ) -> torch.Tensor | None:
+        """``V = w . h_last + b``: the critic on the last prompt token's hidden state."""
+        if self.value_head is None:
+            return None
+        lengths = extras["prompt_len"].long()
+        width = int(lengths.max())
+        ids = extras["prompt_ids"][:, :width]
+        mask = (torch.arange(width, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)).long()
+        out = self.backbone(BackboneInputs(ids, mask, lengths, vision_kwargs), output_logits=False)
+        last = out.hidden[torch.arange(len(lengths), device=ids.device), lengths - 1]
+        return self.value_head(last.float()).squeeze(-1)
 
     def logprob_mask(self, extras: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Generated-token mask for ``logprob_level=token`` (padding is not a token); None per turn."""
@@ -161,13 +263,15 @@ class TextAgentPolicy(Policy):
 
     def sft_loss(self, obs: Obs, actions: Any) -> torch.Tensor:
         """Mean NLL of the expert turns' tokens (cut at ``max_new_tokens``) given the prompts."""
-        prompts = self.prompt_ids(obs)
+        prompts, vision_kwargs = self.prompt_batch(obs)
         targets = self.tokenizer(list(actions), add_special_tokens=False)["input_ids"]
         targets = [row[: self.config.max_new_tokens] for row in targets]
         gen_ids, _, gen_mask = pad_batch(
             targets, [[True] * len(r) for r in targets], self.pad_id, device=self._device
         )
-        log_probs, _ = self._score({**self._prompt_extras(prompts), "gen_ids": gen_ids, "gen_mask": gen_mask})
+        log_probs, _ = self._score(
+            {**self._prompt_extras(prompts), "gen_ids": gen_ids, "gen_mask": gen_mask}, vision_kwargs
+        )
         return -(log_probs * gen_mask).sum() / gen_mask.sum().clamp(min=1)
 
     # ---- internals -------------------------------------------------------------------------
@@ -187,7 +291,9 @@ class TextAgentPolicy(Policy):
         padded[:, : ids.shape[1]] = ids
         return {"prompt_ids": padded, "prompt_len": mask.sum(1)}
 
-    def _score(self, extras: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _score(
+        self, extras: dict[str, torch.Tensor], vision_kwargs: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced ``(log_probs, entropy)`` ``[B, G]`` of the generated tokens, with grad."""
         prompt_len = extras["prompt_len"].long()
         gen_mask = extras["gen_mask"].bool()
@@ -208,7 +314,7 @@ class TextAgentPolicy(Policy):
         ids = torch.where(in_prompt, prompt_ids, extras["gen_ids"].gather(1, gen_col))
         ids = torch.where(in_prompt | in_gen, ids, torch.full_like(ids, self.pad_id))
         log_probs, entropy = sequence_log_probs(
-            self.model, ids, (in_prompt | in_gen).long(), in_gen, self.config.temperature
+            self._lm(vision_kwargs or {}), ids, (in_prompt | in_gen).long(), in_gen, self.config.temperature
         )
         index = (prompt_len.unsqueeze(1) + torch.arange(width, device=device)).clamp(max=total - 1)
         return log_probs.gather(1, index) * gen_mask, entropy.gather(1, index) * gen_mask

@@ -1,7 +1,8 @@
 """The text-action policy contract (text_agent): every registered policy whose test env takes text.
 
 The generic contract (test_policy_contract.py) covers tensor actions; here actions are strings,
-log-probs are per generated token with a mask, and there is no value head.
+log-probs are per generated token with a mask, and there is no value head by default (VLM
+backbones and the value head: test_text_agent_vlm.py).
 """
 
 from __future__ import annotations
@@ -157,12 +158,13 @@ def test_text_agent_needs_a_text_env() -> None:
 
 
 def test_config_check_names_the_bad_fields() -> None:
-    bad = TextAgentConfig(value_head=True, logprob_level="chunk", temperature=0.0)
-    bad.backbone.family = "paligemma"
+    bad = TextAgentConfig(logprob_level="chunk", temperature=0.0, tokenizer_corpus="web")
+    bad.backbone.family = "gpt9"
     fields = {key for key, _ in bad.check(None)}
     assert fields == {
-        "policy.value_head",
         "policy.logprob_level",
         "policy.temperature",
         "policy.backbone.family",
+        "policy.tokenizer_corpus",
     }
+    assert not list(TextAgentConfig(value_head=True).check(None))  # PPO's critic is allowed now
