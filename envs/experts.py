@@ -45,3 +45,9 @@ for _name in ("ToolArithmetic-v0", "ToolCountdown-v0", "ToolSearchQA-v0", "ToolZ
         "embodied_rl.envs.tools.experts:tool_expert",
         description="the task source's scripted expert: call the right tool, then answer",
     )
+
+EXPERTS.register(
+    "GuiSynthetic-v0",
+    "embodied_rl.envs.gui.expert_policy:gui_expert",
+    description="the page's scripted expert acting from the instruction and the element list",
+)

@@ -20,7 +20,7 @@ import numpy as np
 
 from embodied_rl.registry import Registry
 
-__all__ = ["BACKENDS", "Element", "GuiAction", "GuiBackend", "Page", "TargetError"]
+__all__ = ["ACTION_KINDS", "BACKENDS", "Element", "GuiAction", "GuiBackend", "Page", "TargetError"]
 
 ACTION_KINDS = ("click", "click_element", "type", "press", "scroll", "done")
 """The grammar's actions (see :mod:`~embodied_rl.envs.gui.grammar`)."""

@@ -15,6 +15,7 @@ Observation (contract keys):
 - ``text``: the prompt-ready page description::
 
       <grammar help>                       (show_grammar)
+      Page: click-button                   (the task's page, as a browser's address bar shows it)
       Task: <instruction>
       Elements:                            (dom)
       [4] button "ONE" at (80,95)
@@ -250,6 +251,7 @@ class GuiEnv(gym.Env):
     def _text(self) -> str:
         assert self.page is not None
         parts = [self.help] if self.help else []
+        parts.append(f"Page: {self.task}")
         parts.append(f"Task: {self.page.instruction}")
         if self.dom:
             frame = self.scale if self.coords == "pixels" else (1 / self.native[0], 1 / self.native[1])

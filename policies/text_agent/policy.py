@@ -84,20 +84,72 @@ Last action was invalid: no element with ref 99 on this page. Next action:
 
 class _VisionLM:
     """A VLM called with the text-LM signature of :mod:`~embodied_rl.policies.heads.text`, its
-    images bound: the model computes its own (multimodal) positions from ids and mask, and the
-    per-token modality ids (``mm_token_type_ids``) are recomputed from the ids of each call (the
-    sequence grows and is padded differently in generation and re-scoring)."""
+    images bound; they go in when the prompt is encoded, decode steps only add tokens.
 
-    def __init__(self, model: Any, vision_kwargs: dict[str, torch.Tensor], image_token_id: int) -> None:
-        self.model, self.kwargs, self.image_token_id = model, vision_kwargs, image_token_id
+    Qwen-VL families place tokens with 3-D M-RoPE. Encoding lets the model compute positions
+    from the ids, the mask and the per-token modality ids (recomputed from each call's ids, as the
+    sequence grows and is padded differently when generating and re-scoring). A decode step
+    places the new token of row b at ``p_b = n_b - 1 + d_b`` on all three axes, where ``n_b``
+    is the row's attended tokens so far and ``d_b = max prompt position + 1 - prompt tokens``:
+    the positions the model gives those tokens when it re-scores the whole sequence. Other
+    families use the 1-D positions of the signature.
+
+    The image (and video) placeholder tokens get logit ``-1e9`` (probability 0) in every call, so
+    they are never generated (the model would expect image features there); generation and
+    re-scoring see the same renormalised distribution.
+    """
+
+    BANNED_LOGIT = -1e9
+
+    def __init__(self, model: Any, vision_kwargs: dict[str, torch.Tensor], placeholders: list[int]) -> None:
+        self.model, self.kwargs, self.image_token_id = model, vision_kwargs, placeholders[0]
         self.device = next(model.parameters()).device
+        self.banned = torch.tensor(placeholders, dtype=torch.long, device=self.device)
+        self.mrope = "mm_token_type_ids" in vision_kwargs
+        self.delta: torch.Tensor | None = None
 
     def __call__(self, input_ids, attention_mask, position_ids=None, past_key_values=None, use_cache=False):
-        del position_ids, past_key_values  # re-run on the whole sequence; positions from the mask
+        if past_key_values is not None:  # a decode step: the images are in the cache already
+            if self.mrope:
+                assert self.delta is not None
+                pos = attention_mask.long().sum(-1, keepdim=True) - 1 + self.delta.unsqueeze(-1)
+                position_ids = pos.unsqueeze(0).expand(3, -1, -1)
+            return self._ban(
+                self.model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    past_key_values=past_key_values,
+                    use_cache=True,
+                )
+            )
         kwargs = dict(self.kwargs)
-        if "mm_token_type_ids" in kwargs:
+        if self.mrope:
             kwargs["mm_token_type_ids"] = (input_ids == self.image_token_id).long()
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
+            if use_cache:
+                positions, _ = self.model.model.get_rope_index(
+                    input_ids,
+                    mm_token_type_ids=kwargs["mm_token_type_ids"],
+                    image_grid_thw=kwargs.get("image_grid_thw"),
+                    attention_mask=attention_mask,
+                )
+                valid = attention_mask.bool()
+                top = positions.amax(0).masked_fill(~valid, -1).amax(-1)
+                self.delta = top + 1 - valid.long().sum(-1)
+            position_ids = None
+        return self._ban(
+            self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=use_cache,
+                **kwargs,
+            )
+        )
+
+    def _ban(self, out: Any) -> dict[str, Any]:
+        logits = out.logits.index_fill(-1, self.banned, self.BANNED_LOGIT)
+        return {"logits": logits, "past_key_values": getattr(out, "past_key_values", None)}
 
 
 class TextAgentPolicy(Policy):
@@ -185,7 +237,9 @@ class TextAgentPolicy(Policy):
     def _lm(self, vision_kwargs: dict[str, torch.Tensor]) -> Any:
         if not self.vision:
             return self.model
-        return _VisionLM(self.model, vision_kwargs, self.backbone.processor.image_token_id)
+        processor = self.backbone.processor
+        placeholders = [processor.image_token_id, getattr(processor, "video_token_id", None)]
+        return _VisionLM(self.model, vision_kwargs, [t for t in placeholders if t is not None])
 
     def prompt_ids(self, obs: Obs) -> list[list[int]]:
         """Token ids of each text prompt; longer than ``max_prompt_tokens`` keeps the last tokens."""

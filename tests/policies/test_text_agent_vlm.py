@@ -97,3 +97,16 @@ def test_image_keys_must_exist_and_round_trip(tmp_path: Path) -> None:
     loaded = Policy.from_pretrained(policy.save_pretrained(tmp_path / "p"))
     a, b = policy.act(obs, deterministic=True), loaded.act(obs, deterministic=True)
     assert a.actions == b.actions and torch.equal(a.log_prob, b.log_prob) and torch.equal(a.value, b.value)
+
+
+def test_image_placeholders_are_never_generated() -> None:
+    policy, _, obs = _setup(max_new_tokens=4)
+    image_token = policy.backbone.processor.image_token_id
+    with torch.no_grad():  # make the placeholder the model's favourite token
+        policy.model.lm_head.weight[image_token] = 50 * policy.model.lm_head.weight[image_token].sign()
+        policy.model.lm_head.weight[image_token] += 50
+    out = policy.act(obs)
+    assert not (out.extras["gen_ids"] == image_token).any()
+    log_prob, entropy, _ = policy.evaluate(obs, out.actions, out.extras)
+    torch.testing.assert_close(log_prob, out.log_prob, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(entropy).all()
