@@ -17,6 +17,7 @@ from embodied_rl.envs.core import (
     check_vector_env,
     group_seeds,
 )
+from embodied_rl.envs.gui.miniwob_tasks import MINIWOB_TASKS
 
 from embodied_rl.registry import Registry, RegistryError
 
@@ -125,6 +126,82 @@ for _name, (_kwargs, _doc, _binary) in _TOOL_ENVS.items():
             else {}
         ),
     )
+
+
+# GUI environments (envs/gui): screenshots + instruction (+ element list), one text action per step.
+gym.register("embodied_rl/GuiEnv-v0", entry_point="embodied_rl.envs.gui.env:GuiEnv")
+_GUI_FACTORY = "embodied_rl.envs.gui.env:make_gui_env"
+# The MiniWoB tasks the synthetic env mirrors (scripted experts for all of them): MiniWoB-v1's
+# default mix, and the ones the per-env contract tests run in a browser.
+GUI_CORE_TASKS = ("click-test", "click-button", "click-checkboxes", "enter-text", "focus-text", "click-link")
+_CHROMIUM = {
+    "requires_binary": "chromedriver",
+    "install": "Install Chromium and its driver: make system-deps (apt-get install chromium chromium-driver)",
+}
+ENVS.register(
+    "GuiSynthetic-v0",
+    _GUI_FACTORY,
+    kwargs={"name": "GuiSynthetic-v0", "backend": "synthetic", "max_steps": 8, "family": "gui/synthetic"},
+    family="gui/synthetic",
+    description="Widgets drawn with PIL mirroring MiniWoB tasks (no browser, ms steps); tasks=[...] picks them.",
+)
+ENVS.register(
+    "MiniWoB-v1",
+    _GUI_FACTORY,
+    kwargs={
+        "name": "MiniWoB-v1",
+        "backend": "miniwob",
+        "tasks": list(GUI_CORE_TASKS),
+        "max_steps": 8,
+        "vectorization": "async",
+        "family": "gui/miniwob",
+    },
+    family="gui/miniwob",
+    description="Several MiniWoB++ tasks in Chromium, one drawn per episode from the seed (tasks=[...]).",
+    **_CHROMIUM,
+)
+for _task in MINIWOB_TASKS:
+    ENVS.register(
+        f"MiniWoB-{_task}-v1",
+        _GUI_FACTORY,
+        kwargs={
+            "name": f"MiniWoB-{_task}-v1",
+            "backend": "miniwob",
+            "tasks": [_task],
+            "max_steps": 8,
+            "vectorization": "async",
+            "family": "gui/miniwob",
+        },
+        family="gui/miniwob",
+        description=f"MiniWoB++ task {_task!r} (miniwob/{_task}-v1) in a headless Chromium.",
+        contract=_task in GUI_CORE_TASKS,
+        **_CHROMIUM,
+    )
+
+# Evaluation suites on MiniWoB-v1, one task each: the tasks the GUI learning run trains on, and
+# tasks it never sees (neither in the browser nor in the synthetic SFT data).
+GUI_TRAIN_TASKS = ("click-test", "click-button", "focus-text", "click-link", "enter-text")
+GUI_HELDOUT_TASKS = ("click-test-2", "focus-text-2", "click-dialog", "click-tab", "enter-password")
+
+
+def _miniwob_suite(name: str, tasks: tuple[str, ...], what: str) -> None:
+    from embodied_rl.evaluation.suites import SUITES, Suite, SuiteTask
+
+    SUITES.register(
+        name,
+        Suite(
+            name=name,
+            tasks=tuple(SuiteTask(t, "MiniWoB-v1", {"tasks": [t]}) for t in tasks),
+            episodes=50,
+            seed=10_000,
+            description=f"MiniWoB++ in Chromium, {what}: {', '.join(tasks)} (50 seeded episodes each).",
+        ),
+        description=f"MiniWoB++ {what}",
+    )
+
+
+_miniwob_suite("miniwob-train", GUI_TRAIN_TASKS, "the GUI learning run's training tasks")
+_miniwob_suite("miniwob-heldout", GUI_HELDOUT_TASKS, "tasks held out of the GUI learning run")
 
 
 def make(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:

@@ -46,8 +46,9 @@ for _name in ("ToolArithmetic-v0", "ToolCountdown-v0", "ToolSearchQA-v0", "ToolZ
         description="the task source's scripted expert: call the right tool, then answer",
     )
 
-EXPERTS.register(
-    "GuiSynthetic-v0",
-    "embodied_rl.envs.gui.expert_policy:gui_expert",
-    description="the page's scripted expert acting from the instruction and the element list",
-)
+for _name in ("GuiSynthetic-v0", "MiniWoB-v1"):
+    EXPERTS.register(
+        _name,
+        "embodied_rl.envs.gui.expert_policy:gui_expert",
+        description="the page's scripted expert acting from the instruction and the element list",
+    )

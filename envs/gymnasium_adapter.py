@@ -229,6 +229,7 @@ def make_gymnasium_env(
     device: str = "cpu",
     clip_actions: bool = True,
     async_context: str = "spawn",
+    shared_memory: bool = True,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
     **gym_kwargs: Any,
@@ -243,6 +244,8 @@ def make_gymnasium_env(
         device: Torch device of the returned batches.
         clip_actions: Clip continuous actions to the action-space bounds before stepping.
         async_context: multiprocessing start method for ``async`` (``spawn`` is safe with torch).
+        shared_memory: ``async`` workers write observations into shared memory (False: send them
+            through pipes; needed for text observations with arbitrary characters).
         max_episode_steps: Override the env's time limit.
         render_mode: Gymnasium render mode (``"rgb_array"`` for videos).
         **gym_kwargs: Passed to ``gymnasium.make``.
@@ -266,7 +269,9 @@ def make_gymnasium_env(
     if vectorization == "sync":
         vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, copy=False)
     else:
-        vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False)
+        vec = gym.vector.AsyncVectorEnv(
+            fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=shared_memory
+        )
     time_limit = max_episode_steps
     if time_limit is None:
         gym_spec = gym.spec(gym_id)

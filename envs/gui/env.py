@@ -431,6 +431,7 @@ def make_gui_env(
         vectorization=vectorization,
         device=device,
         async_context=async_context,
+        shared_memory=False,  # text observations hold arbitrary unicode
         max_episode_steps=max_steps,
         max_steps=max_steps,
         **env_kwargs,

@@ -355,6 +355,7 @@ def make_tool_env(
         vectorization=vectorization,
         device=device,
         async_context=async_context,
+        shared_memory=False,  # text observations hold arbitrary unicode
         max_episode_steps=max_turns,
         **env_kwargs,
     )
