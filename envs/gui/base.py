@@ -152,6 +152,10 @@ class GuiBackend(ABC):
                 the page is unchanged.
         """
 
+    def task_size(self, task: str) -> tuple[int, int]:
+        """``(width, height)`` of ``task``'s screenshots (default: :attr:`size` for every task)."""
+        return tuple(self.size)  # type: ignore[return-value]
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (a browser)."""
 

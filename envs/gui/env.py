@@ -219,7 +219,14 @@ class GuiEnv(gym.Env):
             self.backend.close()
             raise ValueError(f"unknown {backend} tasks {unknown or tasks}; known: {list(self.backend.tasks)}")
         self.tasks = tasks
-        self.native = tuple(self.backend.size)
+        self.natives = {t: tuple(self.backend.task_size(t)) for t in tasks}
+        if screen_size is None and len(set(self.natives.values())) > 1:
+            self.backend.close()
+            raise ValueError(
+                f"tasks {tasks} have screens of different sizes {sorted(set(self.natives.values()))}; "
+                "set screen_size=(width, height) to resize them to one"
+            )
+        self.native = self.natives[tasks[0]]
         self.screen = tuple(screen_size) if screen_size is not None else self.native
         self.scale = (self.screen[0] / self.native[0], self.screen[1] / self.native[1])
         self.coords, self.dom, self.history, self.show_grammar = coords, dom, history, show_grammar
@@ -279,6 +286,10 @@ class GuiEnv(gym.Env):
         super().reset(seed=seed)
         task_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31 - 1))
         self.task = (options or {}).get("task") or self.tasks[task_seed % len(self.tasks)]
+        if self.task not in self.natives:
+            raise ValueError(f"reset option task={self.task!r} is not one of this env's tasks {self.tasks}")
+        self.native = self.natives[self.task]
+        self.scale = (self.screen[0] / self.native[0], self.screen[1] / self.native[1])
         self.page = self.backend.reset(self.task, task_seed)
         self.actions, self.steps, self.error, self.last, self.last_reward = [], 0, "", None, 0.0
         return self._obs(), {"task": self.task}
