@@ -46,7 +46,9 @@ for _name in ("ToolArithmetic-v0", "ToolCountdown-v0", "ToolSearchQA-v0", "ToolZ
         description="the task source's scripted expert: call the right tool, then answer",
     )
 
-for _name in ("GuiSynthetic-v0", "MiniWoB-v1"):
+from embodied_rl.envs.gui.miniwob_tasks import GUI_EXPERT_TASKS  # noqa: E402
+
+for _name in ("GuiSynthetic-v0", "MiniWoB-v1", *(f"MiniWoB-{t}-v1" for t in GUI_EXPERT_TASKS)):
     EXPERTS.register(
         _name,
         "embodied_rl.envs.gui.expert_policy:gui_expert",
