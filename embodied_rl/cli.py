@@ -268,7 +268,8 @@ def _eval_tasks(args: argparse.Namespace, default_env: str | None, env_kwargs: d
         # Tasks on the env the policy was trained on keep the run's env options (prompt format,
         # screen size, ...) under the task's own kwargs.
         return tuple(
-            SuiteTask(t.name, t.env, {**env_kwargs, **t.kwargs}) if t.env == default_env else t for t in chosen
+            SuiteTask(t.name, t.env, {**env_kwargs, **t.kwargs}) if t.env == default_env else t
+            for t in chosen
         ), suite
     if args.tasks:
         raise ValueError("--tasks selects tasks of a --suite")
@@ -430,8 +431,12 @@ def cmd_envs(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for name in names:
         entry = ENVS.entry(name)
-        if args.no_spec:
-            table.add_row(name, entry.metadata.get("family", ""), entry.metadata.get("description", ""))
+        if args.no_spec or (entry.metadata.get("browser") and not args.name):
+            # Browser envs start Chromium to report a spec: only when asked for by name.
+            note = "" if args.no_spec else f"  (spec: embodied-rl envs {name})"
+            table.add_row(
+                name, entry.metadata.get("family", ""), entry.metadata.get("description", "") + note
+            )
             continue
         try:
             env = make(name, num_envs=1)

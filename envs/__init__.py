@@ -135,6 +135,7 @@ _GUI_FACTORY = "embodied_rl.envs.gui.env:make_gui_env"
 # default mix, and the ones the per-env contract tests run in a browser.
 GUI_CORE_TASKS = ("click-test", "click-button", "click-checkboxes", "enter-text", "focus-text", "click-link")
 _CHROMIUM = {
+    "browser": True,
     "requires_binary": "chromedriver",
     "install": "Install Chromium and its driver: make system-deps (apt-get install chromium chromium-driver)",
 }
