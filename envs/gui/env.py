@@ -255,15 +255,19 @@ class GuiEnv(gym.Env):
 
     # ---- observation -----------------------------------------------------------------------
 
+    @property
+    def _frame(self) -> tuple[float, float]:
+        """Native pixels -> the agent's frame: observed pixels, or fractions of the screen."""
+        return self.scale if self.coords == "pixels" else (1 / self.native[0], 1 / self.native[1])
+
     def _text(self) -> str:
         assert self.page is not None
         parts = [self.help] if self.help else []
         parts.append(f"Page: {self.task}")
         parts.append(f"Task: {self.page.instruction}")
         if self.dom:
-            frame = self.scale if self.coords == "pixels" else (1 / self.native[0], 1 / self.native[1])
             parts.append("Elements:")
-            parts.extend(describe_elements(self.page.elements, frame, self.coords))
+            parts.extend(describe_elements(self.page.elements, self._frame, self.coords))
         if self.history:
             recent = self.actions[-self.history :]
             parts.append(f"Previous actions: {'; '.join(recent) if recent else 'none'}")
@@ -382,8 +386,7 @@ class GuiEnv(gym.Env):
         expert = expert_for_task(self.task)
         if expert is None or self.page is None or self.page.done:
             return None
-        frame = self.scale if self.coords == "pixels" else (1 / self.native[0], 1 / self.native[1])
-        elements = parse_listing("\n".join(describe_elements(self.page.elements, frame, self.coords)))
+        elements = parse_listing("\n".join(describe_elements(self.page.elements, self._frame, self.coords)))
         try:
             return action_kind(expert(self.page.instruction, elements, list(self.actions)))
         except Exception:  # an expert that cannot act here gives no shaping
