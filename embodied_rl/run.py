@@ -159,7 +159,14 @@ def warm_start(
     if save_demos_to:
         save_demos(demos, save_demos_to)
     losses = run_sft(
-        trainer.policy, demos, cfg.sft.steps, cfg.sft.batch_size, cfg.sft.lr, cfg.seed, cfg.log.progress
+        trainer.policy,
+        demos,
+        cfg.sft.steps,
+        cfg.sft.batch_size,
+        cfg.sft.lr,
+        cfg.seed,
+        cfg.log.progress,
+        lr_schedule=cfg.sft.lr_schedule,
     )
     trainer.policy.save_pretrained(trainer.run_dir / "sft")
     result = trainer.evaluate()

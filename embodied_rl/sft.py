@@ -163,11 +163,20 @@ def run_sft(
     seed: int = 0,
     progress: bool = True,
     max_grad_norm: float = 1.0,
+    lr_schedule: str = "constant",
 ) -> list[float]:
-    """``steps`` Adam steps on ``policy.sft_loss`` over random minibatches; returns the losses."""
+    """``steps`` Adam steps on ``policy.sft_loss`` over random minibatches; returns the losses.
+
+    ``lr_schedule="linear"`` decays the rate as ``lr * (1 - step / steps)`` (the last step at
+    ``lr / steps``); ``"constant"`` keeps ``lr``.
+    """
+    if lr_schedule not in ("constant", "linear"):
+        raise ValueError(f"lr_schedule must be constant or linear, got {lr_schedule!r}")
     device = next(policy.parameters()).device
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
+    decay = (lambda step: 1.0 - step / steps) if lr_schedule == "linear" else (lambda step: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
     generator = torch.Generator().manual_seed(seed)
     bar = TrainProgress(steps, "sft", progress)
     losses: list[float] = []
@@ -185,6 +194,7 @@ def run_sft(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
+            scheduler.step()
             losses.append(loss.item())
             bar.update(step + 1, loss=losses[-1])
     finally:

@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from embodied_rl.config.schema import AlgoConfig, PolicyConfig, TrainConfig
+from embodied_rl.config.schema import LR_SCHEDULES, AlgoConfig, PolicyConfig, TrainConfig
 from embodied_rl.registry import RegistryError
 
 COMMAND_LINE = "command line"
@@ -194,6 +194,8 @@ def check(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
             yield "device", f"'{cfg.device}' requested but torch sees no CUDA device (use device=cpu)"
     if cfg.precision not in ("fp32", "bf16"):
         yield "precision", f"must be fp32 or bf16, got {cfg.precision!r}"
+    if cfg.sft.lr_schedule not in LR_SCHEDULES:
+        yield "sft.lr_schedule", f"must be one of {LR_SCHEDULES}, got {cfg.sft.lr_schedule!r}"
     yield from _check_held_out_seeds(cfg)
     yield from cfg.algo.check(cfg) if hasattr(cfg.algo, "check") else ()
     yield from cfg.policy.check(cfg) if hasattr(cfg.policy, "check") else ()

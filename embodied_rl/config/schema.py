@@ -153,6 +153,8 @@ class SFTConfig:
     """Demonstration samples per SFT step."""
     lr: float = 1e-3
     """Adam learning rate of SFT."""
+    lr_schedule: str = "constant"
+    """Learning-rate schedule over the SFT steps: constant or linear (to 0 at the last step)."""
     seed: int = 20_000
     """First env seed of the demonstration episodes (kept apart from training and eval seeds)."""
     extra: list[dict[str, Any]] = field(default_factory=list)

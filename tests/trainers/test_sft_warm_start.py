@@ -117,3 +117,28 @@ def test_bf16_autocast_run_logs_params_and_memory(make_cfg) -> None:
     assert all(torch.isfinite(torch.tensor(v)) for k, v in metrics.items() if k.startswith("train/"))
     with pytest.raises(ConfigError, match="precision"):
         make_cfg("point_reach_flow_sde", "precision=fp8")
+
+
+def test_sft_linear_schedule_decays_the_rate_to_zero() -> None:
+    """``lr_schedule="linear"``: step k uses lr * (1 - k / steps); a bad name is refused."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+
+    class Probe(torch.nn.Module):
+        """A one-parameter "policy" whose SFT loss is ``w`` itself: Adam moves w by about lr per step."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = weight
+
+        def sft_loss(self, obs, actions):
+            return self.w.sum()
+
+    from embodied_rl.sft import Demonstrations
+
+    demos = Demonstrations({"state": torch.zeros(4, 1)}, ["a"] * 4, [0.0], [True])
+    probe = Probe()
+    run_sft(probe, demos, steps=4, batch_size=2, lr=1.0, progress=False, lr_schedule="linear")
+    # Adam's first steps move a parameter with a constant gradient by exactly lr each: 1 + 0.75 + 0.5 + 0.25.
+    assert weight.item() == pytest.approx(-2.5, abs=1e-4)
+    with pytest.raises(ValueError, match="constant or linear"):
+        run_sft(probe, demos, steps=1, lr_schedule="cosine", progress=False)
