@@ -214,6 +214,39 @@ def grpo_advantages(
     return centred.reshape(-1)
 
 
+def per_step_advantages(advantages: Tensor, mask: Tensor, per_episode: bool = False) -> Tensor:
+    """Give each step of episode ``i`` its episode's advantage ``A_i`` (multi-turn GRPO).
+
+    ``mask[t, i]`` marks the steps of episode ``i``; ``L_i = sum_t mask[t, i]`` is its length::
+
+        A_{t,i} = A_i                       if not per_episode
+        A_{t,i} = A_i * L_mean / L_i         if per_episode,   L_mean = mean_i L_i
+
+    With ``per_episode`` every episode carries the same total weight in a step-mean loss
+    (``sum_t A_{t,i} = A_i * L_mean``) however many steps it took; otherwise a long episode
+    (often a failed one that ran to the step limit) outweighs a short success by its length.
+    Steps outside the mask get the same values; the loss masks them out.
+
+    Args:
+        advantages: per-episode advantages ``[B]``.
+        mask: steps of each episode, ``[T, B]`` (bool or 0/1).
+        per_episode: scale by ``L_mean / L_i`` (episodes of length 0 get 0).
+
+    Returns:
+        Per-step advantages ``[T, B]``.
+    """
+    if advantages.dim() != 1 or mask.dim() != 2 or mask.shape[1] != advantages.shape[0]:
+        raise ValueError(
+            f"per_step_advantages: need advantages [B] and mask [T, B], got "
+            f"{tuple(advantages.shape)} and {tuple(mask.shape)}"
+        )
+    if per_episode:
+        lengths = mask.to(advantages.dtype).sum(0)
+        scale = torch.where(lengths > 0, lengths.mean() / lengths.clamp(min=1), 0.0)
+        advantages = advantages * scale
+    return advantages[None].expand(mask.shape[0], -1)
+
+
 def group_has_signal(returns: Tensor, group_size: int, atol: float = 0.0) -> Tensor:
     """Mark the rollouts whose group has a non-constant return.
 

@@ -16,6 +16,7 @@ import torch
 from embodied_rl.algorithms.advantages import (
     group_has_signal,
     grpo_advantages,
+    per_step_advantages,
 )
 from embodied_rl.config.schema import AlgoConfig, TrainConfig
 from embodied_rl.envs.core import group_seeds
@@ -40,6 +41,9 @@ class GRPOConfig(AlgoConfig):
     """Drop groups whose returns are all equal (zero advantage, no signal)."""
     norm_adv: bool = False
     """Normalise advantages per minibatch (GRPO's advantages are already normalised per group)."""
+    per_episode: bool = False
+    """Multi-turn episodes: weigh every episode the same in the loss, each step getting
+    ``A_i * L_mean / L_i`` (see ``per_step_advantages``), instead of ``A_i`` per step."""
 
     def check(self, cfg: TrainConfig) -> Iterator[tuple[str, str]]:
         yield from super().check(cfg)
@@ -82,7 +86,7 @@ class GRPOTrainer(OnPolicyTrainer):
         }
         if not self.buffer.mask.any():
             return None, stats, extra
-        step_adv = advantages[None].expand_as(self.buffer.rewards)
+        step_adv = per_step_advantages(advantages, self.buffer.mask, self.algo.per_episode)
         return self.buffer.to_batch(step_adv, step_adv, use_mask=True), stats, extra
 
     def loss(self, mb: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -13,6 +13,7 @@ from embodied_rl.algorithms.advantages import (
     group_has_signal,
     grpo_advantages,
     normalize_advantages,
+    per_step_advantages,
 )
 
 
@@ -304,3 +305,24 @@ def test_normalize_advantages_masked() -> None:
     torch.testing.assert_close(empty, torch.zeros(3))
     single = normalize_advantages(torch.tensor([5.0, 7.0]), torch.tensor([True, False]))
     torch.testing.assert_close(single, torch.zeros(2))
+
+
+def test_per_step_advantages_hand_worked() -> None:
+    """Lengths 1, 3 and 2 (mean 2): scales 2, 2/3 and 1; without per_episode, A_i on every step."""
+    adv = torch.tensor([0.6, -0.3, -0.3])
+    mask = torch.tensor([[1, 1, 1], [0, 1, 1], [0, 1, 0]], dtype=torch.bool)
+    plain = per_step_advantages(adv, mask)
+    assert plain.shape == (3, 3)
+    torch.testing.assert_close(plain, adv.expand(3, 3))
+    weighted = per_step_advantages(adv, mask, per_episode=True)
+    torch.testing.assert_close(weighted[0], torch.tensor([1.2, -0.2, -0.3]))
+    # Every episode's summed weight over its own steps is A_i * L_mean.
+    torch.testing.assert_close((weighted * mask).sum(0), adv * 2.0)
+
+
+def test_per_step_advantages_empty_episode_and_bad_shapes() -> None:
+    mask = torch.tensor([[1, 0], [1, 0]], dtype=torch.bool)
+    out = per_step_advantages(torch.tensor([1.0, 5.0]), mask, per_episode=True)
+    torch.testing.assert_close(out[:, 1], torch.zeros(2))
+    with pytest.raises(ValueError, match=r"\[T, B\]"):
+        per_step_advantages(torch.ones(3), torch.ones(2, 2))
