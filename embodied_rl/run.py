@@ -11,6 +11,7 @@ import torch
 from rich.console import Console
 
 from embodied_rl.algorithms import ALGORITHMS
+from embodied_rl.config import to_yaml
 from embodied_rl.config.schema import TrainConfig
 from embodied_rl.envs import make
 from embodied_rl.envs.wrappers.video import RecordEpisodeVideo
@@ -129,7 +130,12 @@ def sft_only(
     save_demos_to: str | None = None,
     console: Console | None = None,
 ) -> tuple[dict[str, float], EvalResult]:
-    """``embodied-rl sft``: the warm start alone, with a summary table."""
+    """``embodied-rl sft``: the warm start alone, with a summary table.
+
+    The run's ``config.yaml`` is written too, so ``eval <run>/sft`` uses the run's env options.
+    """
+    trainer.run_dir.mkdir(parents=True, exist_ok=True)
+    (trainer.run_dir / "config.yaml").write_text(to_yaml(cfg))
     info, result = warm_start(trainer, cfg, save_demos_to)
     rows = [
         ("env / policy", f"{cfg.env.name} / {cfg.policy.name}"),

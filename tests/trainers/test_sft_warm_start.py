@@ -90,6 +90,10 @@ def test_sft_command_saves_demos_and_policy(tmp_path: Path) -> None:
     assert (run / "sft" / "model.safetensors").is_file() and (
         tmp_path / "demos" / "demos.safetensors"
     ).is_file()
+    # the run's config is kept, so `eval <run>/sft` finds the run's env options
+    from embodied_rl.config import load_config
+
+    assert load_config(run / "config.yaml").sft.steps == 20
     # the saved demos are reusable, and a config without sft.steps is refused
     code = main(
         [*args, f"run_dir={tmp_path / 'run2'}", "log.progress=false", f"sft.demos={tmp_path / 'demos'}"]
