@@ -38,6 +38,8 @@ Reward of a step (GUI-R1-style terms, all from config)::
 
 Reward modes (``reward``): ``raw`` (the task's reward in [-1, 1], partial credit kept),
 ``binary`` (1 if solved else -1 when the task ends; 0 on ``done()`` before the task ends),
+``success`` (1 if solved, else 0: a failed task scores what a stalled episode does, the
+reward GRPO wants, since with ``raw``/``binary`` stalling to the step limit beats trying and failing),
 ``time`` (MiniWoB's time-scaled reward; backends without a clock scale the raw reward by the
 steps used: ``raw * (1 - 0.5 * (t - 1) / max_steps)`` for a success at step t).
 
@@ -71,7 +73,7 @@ from gymnasium import spaces
 __all__ = ["GYM_ID", "REWARD_MODES", "GuiEnv", "make_gui_env", "parse_listing"]
 
 GYM_ID = "embodied_rl/GuiEnv-v0"
-REWARD_MODES = ("raw", "binary", "time")
+REWARD_MODES = ("raw", "binary", "success", "time")
 MAX_TEXT = 16_384
 
 _LISTING = re.compile(r"^\[(\d+)\] (\S+) ")
@@ -176,7 +178,7 @@ class GuiEnv(gym.Env):
         history: How many previous actions ``text`` repeats.
         show_grammar: Start ``text`` with the grammar's help.
         max_steps: Steps per episode (the time limit, also used by ``reward=time``).
-        reward: ``raw``, ``binary`` or ``time`` (module docstring).
+        reward: ``raw``, ``binary``, ``success`` or ``time`` (module docstring).
         format_reward / action_type_reward / invalid_penalty: shaping terms.
         end_on_invalid: End the episode (terminated) on an invalid action.
         max_action_chars: Longest action text accepted.
@@ -328,6 +330,8 @@ class GuiEnv(gym.Env):
     def _task_reward(self, page: Page) -> float:
         if self.reward_mode == "binary":
             return 1.0 if page.reward >= 1.0 else -1.0
+        if self.reward_mode == "success":
+            return 1.0 if page.reward >= 1.0 else 0.0
         if self.reward_mode == "time":
             if page.time_reward is not None:
                 return float(page.time_reward)

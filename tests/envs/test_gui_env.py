@@ -106,7 +106,7 @@ def test_format_and_action_type_shaping() -> None:
     assert reward == pytest.approx(1.0 + 0.1 + 0.2) and terminated
 
 
-@pytest.mark.parametrize("mode", ["raw", "binary", "time"])
+@pytest.mark.parametrize("mode", ["raw", "binary", "success", "time"])
 def test_reward_modes(mode: str) -> None:
     env = _env(reward=mode, tasks=["click-test"], max_steps=4)
     env.reset(seed=0)
@@ -114,7 +114,18 @@ def test_reward_modes(mode: str) -> None:
     button = next(e for e in env.page.elements if e.tag == "button")
     reward = env.step(f"click_element({button.ref})")[1]
     # time: success at step 2 of 4 -> 1 - 0.5 * 1/4
-    assert reward == {"raw": 1.0, "binary": 1.0, "time": 0.875}[mode]
+    assert reward == {"raw": 1.0, "binary": 1.0, "success": 1.0, "time": 0.875}[mode]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("raw", -1.0), ("binary", -1.0), ("success", 0.0)])
+def test_a_failed_task_scores_by_mode(mode: str, expected: float) -> None:
+    """A wrong button ends click-button unsolved: -1 under raw/binary, 0 under success."""
+    env = _env(reward=mode, tasks=["click-button"], max_steps=4)
+    env.reset(seed=2)  # buttons Cancel, ok, Yes, previous; the target is ok
+    wrong = next(e for e in env.page.elements if e.tag == "button" and e.text != _target(env))
+    _, reward, terminated, _, info = env.step(f"click_element({wrong.ref})")
+    assert terminated and not info["success"]
+    assert reward == expected
 
 
 def test_resized_screen_and_pixel_frame() -> None:
