@@ -11,7 +11,6 @@ import torch
 from rich.console import Console
 
 from embodied_rl.algorithms import ALGORITHMS
-from embodied_rl.config import to_yaml
 from embodied_rl.config.schema import TrainConfig
 from embodied_rl.envs import make
 from embodied_rl.envs.wrappers.video import RecordEpisodeVideo
@@ -134,8 +133,7 @@ def sft_only(
 
     The run's ``config.yaml`` is written too, so ``eval <run>/sft`` uses the run's env options.
     """
-    trainer.run_dir.mkdir(parents=True, exist_ok=True)
-    (trainer.run_dir / "config.yaml").write_text(to_yaml(cfg))
+    trainer.write_config()
     info, result = warm_start(trainer, cfg, save_demos_to)
     rows = [
         ("env / policy", f"{cfg.env.name} / {cfg.policy.name}"),

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from embodied_rl.config.schema import SFTConfig
+from embodied_rl.config.schema import LR_SCHEDULES, SFTConfig
 from embodied_rl.envs import make
 from embodied_rl.envs.core import Obs, index_obs
 from embodied_rl.envs.experts import expert_for
@@ -170,7 +170,7 @@ def run_sft(
     ``lr_schedule="linear"`` decays the rate as ``lr * (1 - step / steps)`` (the last step at
     ``lr / steps``); ``"constant"`` keeps ``lr``.
     """
-    if lr_schedule not in ("constant", "linear"):
+    if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be constant or linear, got {lr_schedule!r}")
     device = next(policy.parameters()).device
     params = [p for p in policy.parameters() if p.requires_grad]

@@ -168,6 +168,11 @@ class OnPolicyTrainer(ABC):
 
     # ---- the loop ------------------------------------------------------------------------
 
+    def write_config(self) -> None:
+        """Write the run's ``config.yaml`` (what ``--resume`` and ``eval <run>`` read back)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+
     def current_lr_factor(self) -> float:
         if self.algo.lr_schedule == "linear":
             return max(0.0, 1.0 - self.global_step / self.cfg.total_env_steps)
@@ -175,8 +180,7 @@ class OnPolicyTrainer(ABC):
 
     def train(self, stop_after_updates: int | None = None) -> dict[str, Any]:
         """Run until the env-step budget is spent (or ``stop_after_updates`` more updates)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+        self.write_config()
         logger = MetricLogger(
             self.run_dir, tensorboard=self.cfg.log.tensorboard, truncate_after_step=self.global_step
         )
