@@ -9,6 +9,7 @@ and turned into torch batches by :class:`TorchVectorEnv`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -210,13 +211,55 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         )
 
 
-def single_env_factory(gym_id: str, **gym_kwargs: Any):
-    """A picklable zero-argument factory for one contract-wrapped Gymnasium env."""
+def _check_action_chunk(action_chunk: int | None) -> None:
+    if action_chunk is None:
+        return
+    if isinstance(action_chunk, bool) or not isinstance(action_chunk, (int, np.integer)) or action_chunk < 1:
+        raise ValueError(f"action_chunk must be None or an integer >= 1, got {action_chunk!r}")
 
-    def make() -> gym.Env:
-        return ContractObservation(gym.make(gym_id, **gym_kwargs))
 
-    return make
+class SingleEnvFactory:
+    """A picklable zero-argument factory for one contract-wrapped Gymnasium env.
+
+    ``gym.make(gym_id, **gym_kwargs)`` wrapped in :class:`ContractObservation` and then, with
+    ``action_chunk=K``, in :class:`~embodied_rl.envs.wrappers.chunk.ActionChunk`, and last in
+    ``wrapper(env)`` when given (a picklable callable, e.g. a ``functools.partial`` of a wrapper
+    class: a family's per-sub-env hook, such as MuJoCo's pixel observations). A plain
+    module-level class (not a closure), so it pickles for ``AsyncVectorEnv`` under ``spawn``.
+    """
+
+    def __init__(
+        self,
+        gym_id: str,
+        action_chunk: int | None = None,
+        wrapper: Callable[[gym.Env], gym.Env] | None = None,
+        **gym_kwargs: Any,
+    ) -> None:
+        _check_action_chunk(action_chunk)
+        self.gym_id = gym_id
+        self.action_chunk = action_chunk
+        self.wrapper = wrapper
+        self.gym_kwargs = gym_kwargs
+
+    def __call__(self) -> gym.Env:
+        env: gym.Env = ContractObservation(gym.make(self.gym_id, **self.gym_kwargs))
+        if self.action_chunk is not None:
+            from embodied_rl.envs.wrappers.chunk import ActionChunk
+
+            env = ActionChunk(env, self.action_chunk)
+        if self.wrapper is not None:
+            env = self.wrapper(env)
+        return env
+
+
+def single_env_factory(
+    gym_id: str,
+    action_chunk: int | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
+    **gym_kwargs: Any,
+) -> SingleEnvFactory:
+    """A picklable zero-argument factory for one contract-wrapped Gymnasium env (see :class:`SingleEnvFactory`)."""
+    return SingleEnvFactory(gym_id, action_chunk, wrapper, **gym_kwargs)
 
 
 def make_gymnasium_env(
@@ -232,6 +275,8 @@ def make_gymnasium_env(
     shared_memory: bool = True,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
+    action_chunk: int | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
     **gym_kwargs: Any,
 ) -> TorchVectorEnv:
     """Make ``num_envs`` copies of a Gymnasium env as one contract vector env.
@@ -248,12 +293,18 @@ def make_gymnasium_env(
             through pipes; needed for text observations with arbitrary characters).
         max_episode_steps: Override the env's time limit.
         render_mode: Gymnasium render mode (``"rgb_array"`` for videos).
+        action_chunk: K: each sub-env is wrapped in ``ActionChunk(K)`` (after
+            :class:`ContractObservation`), so one step executes K actions (``Box(D)`` becomes
+            ``Box(K, D)``) and the spec's ``max_episode_steps`` becomes ``ceil(limit / K)``.
+        wrapper: Applied last to each sub-env, in its own process (``wrapper(env) -> env``; must
+            pickle for ``async``): a family's hook, e.g. MuJoCo's pixel observations.
         **gym_kwargs: Passed to ``gymnasium.make``.
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
     if vectorization not in VECTORIZATION:
         raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    _check_action_chunk(action_chunk)
     kwargs = dict(gym_kwargs)
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
@@ -262,7 +313,7 @@ def make_gymnasium_env(
         # pygame-based renderers (classic control) must not look for a display or sound server.
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    factory = single_env_factory(gym_id, **kwargs)
+    factory = single_env_factory(gym_id, action_chunk, wrapper, **kwargs)
     fns = [factory] * num_envs
     # copy=False: Gymnasium would deep-copy the obs dict every step; TorchVectorEnv copies
     # the arrays into fresh tensors instead, which is cheaper and just as safe.
@@ -276,6 +327,8 @@ def make_gymnasium_env(
     if time_limit is None:
         gym_spec = gym.spec(gym_id)
         time_limit = gym_spec.max_episode_steps
+    if action_chunk is not None and time_limit is not None:
+        time_limit = -(-time_limit // action_chunk)  # ceil: the last chunk may stop early
     spec = EnvSpec(
         name=name or gym_id,
         observation_space=vec.single_observation_space,

@@ -104,12 +104,21 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
     (terminal) state. A ``reset()`` of env 0 or :meth:`close` ends an unfinished
     recording and keeps it if it has at least two frames.
 
+    With ``annotate=True`` every frame goes through
+    :func:`embodied_rl.evaluation.media.annotate_frame`: env 0's instruction
+    (``obs["instruction"][0]`` when the env has one) in a banner above, ``"step k"`` in the
+    status bar below, and on the last frame of an episode that ended (not one cut by
+    ``max_steps``, ``reset`` or ``close``) the episode's success (``info["success"][0]``,
+    green/red; grey when the env reports none). To know which frame is the last, each
+    frame is written one step later than it is rendered.
+
     Args:
         env: A contract vector env made with ``render_mode="rgb_array"``.
         video_dir: Where the videos go (created on the first video).
         max_steps: Most frames in one video.
         fps: Frames per second of the videos.
         name_prefix: File name prefix.
+        annotate: Add the instruction banner and success status bar to each frame.
     """
 
     def __init__(
@@ -119,6 +128,7 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
         max_steps: int = 1000,
         fps: int = 30,
         name_prefix: str = "episode",
+        annotate: bool = False,
     ) -> None:
         super().__init__(env)
         if env.render_mode != "rgb_array":
@@ -136,8 +146,12 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
         self.max_steps = max_steps
         self.fps = fps
         self.name_prefix = name_prefix
+        self.annotate = annotate
         self.videos: list[Path] = []
         self._writer: Mp4Writer | None = None
+        # the last rendered frame, written once the next step shows whether it ends the episode
+        self._pending: np.ndarray | None = None
+        self._instruction: str | None = None
 
     def _frame(self) -> np.ndarray:
         frames = self.env.render()
@@ -147,14 +161,32 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
             return frames  # a single-env render
         return np.asarray(frames[0])
 
-    def _start(self) -> None:
+    def _flush(self, status: bool | None = None) -> None:
+        """Write the pending frame (annotated with ``status`` when annotating)."""
+        if self._writer is None or self._pending is None:
+            return
+        frame, self._pending = self._pending, None
+        if self.annotate:
+            from embodied_rl.evaluation.media import annotate_frame  # media imports this module
+
+            frame = annotate_frame(frame, self._instruction, status, caption=f"step {self._writer.frames}")
+        self._writer.append(frame)
+
+    def _queued(self) -> int:
+        """Frames of the running recording, written or pending."""
+        return 0 if self._writer is None else self._writer.frames + (self._pending is not None)
+
+    def _start(self, obs: Any) -> None:
         path = self.video_dir / f"{self.name_prefix}-{len(self.videos)}.mp4"
         self._writer = Mp4Writer(path, self.fps)
-        self._writer.append(self._frame())
+        instruction = obs.get("instruction") if isinstance(obs, dict) else None
+        self._instruction = None if instruction is None else str(instruction[0])
+        self._pending = self._frame()
 
-    def _finish(self, min_frames: int = 1) -> None:
+    def _finish(self, min_frames: int = 1, status: bool | None = None) -> None:
         if self._writer is None:
             return
+        self._flush(status)
         writer, self._writer = self._writer, None
         writer.close()
         if writer.frames >= min_frames:
@@ -170,18 +202,20 @@ class RecordEpisodeVideo(gym.vector.VectorWrapper):
         env_idx = (options or {}).get("env_idx")
         if env_idx is None or env_idx_to_mask(env_idx, self.num_envs)[0]:
             self._finish(min_frames=2)
-            self._start()
+            self._start(obs)
         return obs, info
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         """Step, recording env 0's frame (rendered only while a recording is running)."""
         obs, reward, terminated, truncated, info = self.env.step(actions)
         if bool(terminated[0]) or bool(truncated[0]):
-            self._finish()
-            self._start()  # SAME_STEP: this frame is the next episode's first
+            success = bool(info["success"][0]) if "success" in info else None
+            self._finish(status=success)
+            self._start(obs)  # SAME_STEP: this frame is the next episode's first
         elif self._writer is not None:
-            self._writer.append(self._frame())
-            if self._writer.frames >= self.max_steps:
+            self._flush()
+            self._pending = self._frame()
+            if self._queued() >= self.max_steps:
                 self._finish()
         return obs, reward, terminated, truncated, info
 
