@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-EXTRAS ?= dev,mujoco,bench,vla,tools,gui
+EXTRAS ?= dev,mujoco,bench,vla,tools,gui,libero
 STAMP := $(VENV)/.installed-$(EXTRAS)
 QUICKSTART ?= configs/experiment/quickstart.yaml
 
@@ -21,8 +21,10 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	@# libero's robomimic pulls torchvision (a CUDA build that breaks transformers here): remove it.
+	$(PIP) uninstall -q -y torchvision 2>/dev/null || true
 	@if $(BIN)/python -c "import torchvision" 2>/dev/null; then \
-	  echo "torchvision is installed in $(VENV); it breaks transformers here: pip uninstall torchvision"; exit 1; fi
+	  echo "torchvision is still installed in $(VENV); it breaks transformers here: pip uninstall torchvision"; exit 1; fi
 	touch $@
 
 install: $(STAMP)
