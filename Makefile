@@ -6,13 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-EXTRAS ?= dev,mujoco,bench,vla,tools,gui,libero
+EXTRAS ?= dev,mujoco,maniskill,bench,vla,tools,gui,libero
 STAMP := $(VENV)/.installed-$(EXTRAS)
 QUICKSTART ?= configs/experiment/quickstart.yaml
 
 SYSTEM_PKGS := chromium chromium-driver bubblewrap
 
-.PHONY: install system-deps quickstart test lint bench-sb3 clean
+.PHONY: install system-deps vulkan quickstart test lint bench-sb3 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,15 @@ system-deps:
 	  || echo "warning: apt-get could not install $(SYSTEM_PKGS); the tests that need them will be skipped"; \
 	else echo "note: missing some of $(SYSTEM_PKGS) (apt-get install them); tests that need them will be skipped"; fi
 
+# Software Vulkan (Mesa 25 lavapipe) for ManiSkill/SAPIEN, unpacked into the venv: no system change.
+# Skipped with a note where apt-get/network is missing; the ManiSkill tests then skip, saying why.
+vulkan: $(BIN)/python
+	@sh scripts/install_lavapipe.sh $(VENV)/share/embodied-rl/vulkan
+
 quickstart: install
 	$(BIN)/embodied-rl train $(QUICKSTART)
 
-test: install system-deps
+test: install system-deps vulkan
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lint: install

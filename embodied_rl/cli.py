@@ -126,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_plot_arguments(plot)
 
+    demos = sub.add_parser(
+        "demos",
+        help="record scripted-expert demonstrations to a directory (the format SFT reads)",
+        description="Run ENV's scripted expert for --episodes whole episodes (seeds SEED + k) and write every "
+        "step's observation and action to OUT (demos.safetensors + demos.json; docs/training.md#demonstrations). "
+        "Train on them with sft.demos=OUT.",
+    )
+    demos.add_argument("env", help="registered env name with a scripted expert (e.g. ManiSkill-PushCube-v1)")
+    demos.add_argument("--out", required=True, metavar="DIR", help="directory to write")
+    demos.add_argument("--episodes", type=int, default=50, help="whole episodes to record (default 50)")
+    demos.add_argument("--seed", type=int, default=20_000, help="seed of episode 0 (default 20000)")
+    demos.add_argument("--num-envs", type=int, default=8, help="envs run side by side (default 8)")
+    demos.add_argument("--noise", type=float, default=0.0, help="expert action noise (default 0)")
+    demos.add_argument(
+        "kwargs", nargs="*", help="env options as key=value, e.g. obs_mode=state+rgb image_size=64"
+    )
+
     envs = sub.add_parser(
         "envs", help="list registered envs with their spec", description="List registered envs."
     )
@@ -417,6 +434,27 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return run_plot(args)
 
 
+def cmd_demos(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from embodied_rl.config.loader import parse_overrides
+    from embodied_rl.sft import collect_demos, save_demos
+
+    if args.episodes < 1:
+        print("error: --episodes must be >= 1", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    env_kwargs = OmegaConf.to_container(parse_overrides(args.kwargs)) if args.kwargs else {}
+    demos = collect_demos(
+        args.env, args.episodes, args.seed, num_envs=args.num_envs, noise=args.noise, env_kwargs=env_kwargs
+    )
+    out = save_demos(demos, args.out)
+    print(
+        f"wrote {len(demos)} steps of {len(demos.episode_returns)} episodes to {out} "
+        f"(expert success {demos.success_rate:.1%}, mean return {sum(demos.episode_returns) / len(demos.episode_returns):.3f})"
+    )
+    return 0
+
+
 def cmd_envs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -431,8 +469,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for name in names:
         entry = ENVS.entry(name)
-        if args.no_spec or (entry.metadata.get("browser") and not args.name):
-            # Browser envs start Chromium to report a spec: only when asked for by name.
+        heavy = entry.metadata.get("browser") or entry.metadata.get("simulator")
+        if args.no_spec or entry.metadata.get("unavailable") or (heavy and not args.name):
+            # Browser and simulator envs start Chromium / a simulator to report a spec: only
+            # when asked for by name.
             note = "" if args.no_spec else f"  (spec: embodied-rl envs {name})"
             table.add_row(
                 name, entry.metadata.get("family", ""), entry.metadata.get("description", "") + note
@@ -487,6 +527,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "suites": cmd_suites,
     "plot": cmd_plot,
+    "demos": cmd_demos,
     "envs": cmd_envs,
     "policies": cmd_policies,
     "bench": cmd_bench,

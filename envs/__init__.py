@@ -18,6 +18,8 @@ from embodied_rl.envs.core import (
     group_seeds,
 )
 from embodied_rl.envs.gui.miniwob_tasks import MINIWOB_TASKS
+from embodied_rl.envs.maniskill.tasks import OFFLINE_TASKS as MANISKILL_OFFLINE
+from embodied_rl.envs.maniskill.tasks import UNAVAILABLE_TASKS as MANISKILL_UNAVAILABLE
 
 from embodied_rl.registry import Registry, RegistryError
 
@@ -25,6 +27,8 @@ ENVS: Registry[Any] = Registry("env")
 """name -> factory ``(num_envs, **kwargs) -> VectorEnv``; metadata ``kwargs`` are bound defaults."""
 
 _GYM_FACTORY = "embodied_rl.envs.gymnasium_adapter:make_gymnasium_env"
+# MuJoCo tasks: the adapter plus camera observations (obs_mode="rgb" | "state+rgb").
+_MUJOCO_FACTORY = "embodied_rl.envs.mujoco:make_mujoco_env"
 
 _CLASSIC_CONTROL = {
     "CartPole-v1": "Balance a pole on a cart (discrete push left/right).",
@@ -46,10 +50,12 @@ _MUJOCO = {
 }
 
 
-def register_gymnasium(name: str, gym_id: str | None = None, **metadata: Any) -> None:
-    """Register a Gymnasium id under ``name`` through the adapter."""
+def register_gymnasium(
+    name: str, gym_id: str | None = None, factory: str = _GYM_FACTORY, **metadata: Any
+) -> None:
+    """Register a Gymnasium id under ``name`` through the adapter (or a family's ``factory``)."""
     kwargs = {"gym_id": gym_id or name, "name": name, "family": metadata.get("family", "gymnasium")}
-    ENVS.register(name, _GYM_FACTORY, kwargs=kwargs, **metadata)
+    ENVS.register(name, factory, kwargs=kwargs, **metadata)
 
 
 for _id, _doc in _CLASSIC_CONTROL.items():
@@ -57,6 +63,7 @@ for _id, _doc in _CLASSIC_CONTROL.items():
 for _id, _doc in _MUJOCO.items():
     register_gymnasium(
         _id,
+        factory=_MUJOCO_FACTORY,
         family="gymnasium/mujoco",
         description=_doc,
         requires="mujoco",
@@ -179,6 +186,37 @@ for _task in MINIWOB_TASKS:
         **_CHROMIUM,
     )
 
+# ManiSkill3 (envs/maniskill): every task that runs offline under ManiSkill-<id>; the ones that need a
+# download are registered too, so make() says what is missing instead of downloading.
+gym.register("embodied_rl/ManiSkill-v0", entry_point="embodied_rl.envs.maniskill.env:ManiSkillTaskEnv")
+_MANISKILL_FACTORY = "embodied_rl.envs.maniskill.env:make_maniskill_env"
+_MANISKILL = {
+    "requires": "mani_skill",
+    "simulator": True,
+    "install": "Install it with: pip install 'embodied-rl[maniskill]' (and a Vulkan driver: make vulkan)",
+}
+for _task, (_steps, _sentence) in MANISKILL_OFFLINE.items():
+    ENVS.register(
+        f"ManiSkill-{_task}",
+        _MANISKILL_FACTORY,
+        kwargs={"task": _task},
+        family="maniskill",
+        description=f"ManiSkill3 {_task}: {_sentence} (max {_steps} steps; CPU or GPU PhysX).",
+        contract=False,  # tests/envs/test_maniskill.py runs the contract on every task (in one process)
+        **_MANISKILL,
+    )
+for _task, (_what, _how) in MANISKILL_UNAVAILABLE.items():
+    ENVS.register(
+        f"ManiSkill-{_task}",
+        _MANISKILL_FACTORY,
+        kwargs={"task": _task},
+        family="maniskill",
+        description=f"ManiSkill3 {_task} (unavailable offline: needs {_what})",
+        contract=False,
+        unavailable=f"needs {_what}; run: {_how}",
+        **_MANISKILL,
+    )
+
 # Evaluation suites on MiniWoB-v1, one task each: the tasks the GUI learning run trains on, and
 # tasks it never sees (neither in the browser nor in the synthetic SFT data).
 GUI_TRAIN_TASKS = ("click-test", "click-button", "focus-text", "click-link", "enter-text")
@@ -205,6 +243,46 @@ _miniwob_suite("miniwob-train", GUI_TRAIN_TASKS, "the GUI learning run's trainin
 _miniwob_suite("miniwob-heldout", GUI_HELDOUT_TASKS, "tasks held out of the GUI learning run")
 
 
+# LIBERO (envs/libero): the five suites on robosuite; the simulator loads on an env's first reset.
+# The contract runs on one task per suite in tests/envs/test_libero.py (each env is a 2-3 GB sim).
+def _register_libero() -> None:
+    from embodied_rl.envs.libero.suites import register_suites
+    from embodied_rl.envs.libero.tasks import MAX_EPISODE_STEPS, SUITES, env_name, suite_tasks
+
+    factory = "embodied_rl.envs.libero.env:make_libero_env"
+    common = {
+        "family": "libero",
+        "requires": "libero",
+        "install": "Install it with: pip install -c constraints.txt 'embodied-rl[libero]' "
+        "&& pip uninstall -y torchvision",
+        "contract": False,
+    }
+    for suite in SUITES:
+        tasks = suite_tasks(suite)
+        steps = f"max {MAX_EPISODE_STEPS[suite]} steps"
+        ENVS.register(
+            env_name(suite),
+            factory,
+            kwargs={"suite": suite, "name": env_name(suite)},
+            description=f"LIBERO {suite}: {len(tasks)} tasks, task_id=0..{len(tasks) - 1} "
+            f"(0: {tasks[0].language!r}); cameras/state + instruction, 7-D OSC deltas, {steps}.",
+            **common,
+        )
+        for task in tasks:
+            name = env_name(suite, task.task_id)
+            ENVS.register(
+                name,
+                factory,
+                kwargs={"suite": suite, "task_id": task.task_id, "name": name},
+                description=f"LIBERO {suite} task {task.task_id} ({task.name}): {task.language!r}; {steps}.",
+                **common,
+            )
+    register_suites()
+
+
+_register_libero()
+
+
 def make(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
     """Make ``num_envs`` copies of env ``name`` as one contract vector env.
 
@@ -219,6 +297,8 @@ def make(name: str, num_envs: int = 1, **kwargs: Any) -> gym.vector.VectorEnv:
     """
     if name in ENVS:
         entry = ENVS.entry(name)
+        if entry.metadata.get("unavailable"):
+            raise RegistryError(f"env {name!r} is unavailable: {entry.metadata['unavailable']}")
         factory = ENVS.get(name)
         try:
             return factory(num_envs=num_envs, **{**entry.metadata.get("kwargs", {}), **kwargs})

@@ -38,6 +38,16 @@ OBS_KEYS = ("images", "state", "instruction", "text", "action_mask", "dom")
 AUTORESET_MODE = AutoresetMode.SAME_STEP
 
 
+class AnyText(spaces.Text):
+    """A ``Text`` space that accepts any string up to ``max_length`` (model text is arbitrary unicode).
+
+    ``sample()`` still draws from the ASCII letters and digits.
+    """
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+
+
 class EnvContractError(AssertionError):
     """An env does not honour the contract (raised by :func:`check_vector_env`)."""
 

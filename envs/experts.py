@@ -54,3 +54,14 @@ for _name in ("GuiSynthetic-v0", "MiniWoB-v1", *(f"MiniWoB-{t}-v1" for t in GUI_
         "embodied_rl.envs.gui.expert_policy:gui_expert",
         description="the page's scripted expert acting from the instruction and the element list",
     )
+
+EXPERTS.register(
+    "ManiSkill-PushCube-v1",
+    "embodied_rl.envs.maniskill.experts:push_cube_expert",
+    description="get behind the cube, push it along +x onto the goal (end-effector control, privileged state)",
+)
+EXPERTS.register(
+    "ManiSkill-PickCube-v1",
+    "embodied_rl.envs.maniskill.experts:pick_cube_expert",
+    description="align, descend, grasp, carry the cube to the goal (end-effector control, privileged state)",
+)

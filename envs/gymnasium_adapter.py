@@ -142,11 +142,27 @@ def _merge_final_info(info: dict[str, Any], final_info: dict[str, Any], num_envs
         info[f"_{key}"] = np.asarray(info.get(f"_{key}", np.zeros(num_envs, bool)), dtype=bool) | rows
 
 
+NONFINITE_ACTIONS = ("raise", "zero")
+
+
 class TorchVectorEnv(gym.vector.VectorWrapper):
-    """A numpy Gymnasium vector env (SAME_STEP autoreset) seen through the torch contract."""
+    """A numpy Gymnasium vector env (SAME_STEP autoreset) seen through the torch contract.
+
+    Continuous actions are checked before they reach the simulator: out-of-bounds values
+    are clipped to the action space (``clip_actions``) and flagged per env in
+    ``info["action_clipped"]``; NaN/inf values raise ``FloatingPointError``
+    (``nonfinite_actions="raise"``) or are replaced by 0 and flagged in
+    ``info["action_nonfinite"]`` (``"zero"``, the robot families' choice: a bad policy
+    output is counted, never a simulator crash).
+    """
 
     def __init__(
-        self, env: gym.vector.VectorEnv, spec: EnvSpec, device: str = "cpu", clip_actions: bool = True
+        self,
+        env: gym.vector.VectorEnv,
+        spec: EnvSpec,
+        device: str = "cpu",
+        clip_actions: bool = True,
+        nonfinite_actions: str = "raise",
     ) -> None:
         super().__init__(env)
         if env.metadata.get("autoreset_mode") != AUTORESET_MODE:
@@ -154,6 +170,12 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         self.env_spec = spec
         self.device = torch.device(device)
         self.clip_actions = clip_actions
+        if nonfinite_actions not in NONFINITE_ACTIONS:
+            raise ValueError(
+                f"nonfinite_actions must be one of {NONFINITE_ACTIONS}, got {nonfinite_actions!r}"
+            )
+        self.nonfinite_actions = nonfinite_actions
+        self._action_flags: dict[str, np.ndarray] = {}
         self.metadata = dict(env.metadata)
         space = self.single_action_space
         if isinstance(space, spaces.Box):
@@ -171,10 +193,18 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         space = self.single_action_space
         if isinstance(space, spaces.Box):
             a = torch.as_tensor(actions).detach().cpu().to(torch.float32).reshape(self.num_envs, *space.shape)
-            if not torch.isfinite(a).all():
-                raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
+            finite = torch.isfinite(a)
+            if not finite.all():
+                if self.nonfinite_actions == "raise":
+                    raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
+                self._action_flags["action_nonfinite"] = (~finite).reshape(self.num_envs, -1).any(1).numpy()
+                a = torch.where(finite, a, torch.zeros_like(a))
             if self.clip_actions:  # torch.clamp is ~10x cheaper than np.clip on small arrays
-                a = torch.clamp(a, self._low, self._high)
+                clipped = torch.clamp(a, self._low, self._high)
+                changed = (clipped != a).reshape(self.num_envs, -1).any(1)
+                if changed.any():
+                    self._action_flags["action_clipped"] = changed.numpy()
+                a = clipped
             return a.numpy().astype(space.dtype, copy=False)
         if isinstance(space, spaces.Text):  # object array: numpy's str dtype would drop trailing NULs
             texts = np.empty(self.num_envs, dtype=object)
@@ -186,7 +216,10 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         return a
 
     def step(self, actions: Any) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        self._action_flags = {}
         obs, reward, terminated, truncated, info = self.env.step(self._to_numpy_actions(actions))
+        for key, flags in self._action_flags.items():
+            info[key] = flags
         done = np.logical_or(terminated, truncated)
         if done.any():
             final = _copy_tree(obs)
@@ -271,6 +304,7 @@ def make_gymnasium_env(
     vectorization: str = "sync",
     device: str = "cpu",
     clip_actions: bool = True,
+    nonfinite_actions: str = "raise",
     async_context: str = "spawn",
     shared_memory: bool = True,
     max_episode_steps: int | None = None,
@@ -288,6 +322,7 @@ def make_gymnasium_env(
         vectorization: ``"sync"`` (one process) or ``"async"`` (one process per env).
         device: Torch device of the returned batches.
         clip_actions: Clip continuous actions to the action-space bounds before stepping.
+        nonfinite_actions: NaN/inf actions ``"raise"`` or are set to 0 and counted (``"zero"``).
         async_context: multiprocessing start method for ``async`` (``spawn`` is safe with torch).
         shared_memory: ``async`` workers write observations into shared memory (False: send them
             through pipes; needed for text observations with arbitrary characters).
@@ -336,4 +371,6 @@ def make_gymnasium_env(
         max_episode_steps=time_limit,
         family=family,
     )
-    return TorchVectorEnv(vec, spec, device=device, clip_actions=clip_actions)
+    return TorchVectorEnv(
+        vec, spec, device=device, clip_actions=clip_actions, nonfinite_actions=nonfinite_actions
+    )

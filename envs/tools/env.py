@@ -44,6 +44,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from embodied_rl.envs.core import AnyText
 from embodied_rl.envs.tools.base import (
     TASKS,
     TOOLS,
@@ -63,16 +64,6 @@ __all__ = ["AnyText", "ToolEnv", "build_tools"]
 log = logging.getLogger(__name__)
 
 SCHEMA_STYLES = ("json", "names")
-
-
-class AnyText(spaces.Text):
-    """A ``Text`` space that accepts any string up to ``max_length`` (model text is arbitrary unicode).
-
-    ``sample()`` still draws from the ASCII letters and digits.
-    """
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
 
 
 def build_tools(

@@ -27,6 +27,13 @@ def _needs_family(name: str) -> None:
     metadata = ENVS.entry(name).metadata
     if metadata.get("family") == "gymnasium/mujoco":
         pytest.importorskip("mujoco")
+    if metadata.get("requires"):
+        pytest.importorskip(metadata["requires"])
+    if metadata.get("family") == "maniskill":
+        from embodied_rl.envs.maniskill.vulkan import vulkan_driver_available
+
+        if not vulkan_driver_available():
+            pytest.skip(f"{name} needs a Vulkan driver: make vulkan")
     binary = metadata.get("requires_binary")
     if binary and shutil.which(binary) is None:
         pytest.skip(f"{name} needs {binary}: {metadata.get('install', '')}")
