@@ -40,6 +40,7 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
         self._return = torch.zeros(self.num_envs, dtype=torch.float64)
         self._length = torch.zeros(self.num_envs, dtype=torch.long)
         self._events = {key: torch.zeros(self.num_envs, dtype=torch.long) for key in COUNTED_EVENTS}
+        self._seen: set[str] = set()
         self._success_once = torch.zeros(self.num_envs, dtype=torch.bool)
 
     def reset(self, *, seed: Any = None, options: dict | None = None) -> tuple[Any, dict]:
@@ -59,8 +60,10 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
         obs, reward, terminated, truncated, info = self.env.step(actions)
         self._return += reward.detach().cpu().double()
         self._length += 1
-        seen = [key for key in COUNTED_EVENTS if key in info]
-        for key in seen:
+        # Sparse flags (a clipped action, a simulator fault) appear only on the steps they happen:
+        # once a key has been seen, every finished episode reports its count (0 included).
+        self._seen.update(key for key in COUNTED_EVENTS if key in info)
+        for key in self._seen.intersection(info):
             self._events[key] += torch.as_tensor(np_bool(info[key])).long()
         success = torch.as_tensor(np_bool(info["success"])) if "success" in info else None
         if success is not None:
@@ -77,7 +80,7 @@ class EpisodeStatistics(gym.vector.VectorWrapper):
                 episode["success"] = success[idx]
                 episode["success_at_end"] = success[idx]
                 episode["success_once"] = self._success_once[idx].clone()
-            for key in seen:
+            for key in sorted(self._seen):
                 episode[key] = self._events[key][idx].clone()
             info["episode"] = episode
             self._return[idx] = 0.0
