@@ -200,3 +200,37 @@ def test_video_frames_render() -> None:
     frame = np.asarray(frames[0])
     assert frame.ndim == 3 and frame.shape[-1] == 3 and frame.dtype == np.uint8 and frame.std() > 1
     env.close()
+
+
+@pytest.mark.parametrize("task", ["PushCube-v1", "PickCube-v1"])
+def test_scripted_experts_reach_90_percent(task: str) -> None:
+    from embodied_rl.sft import collect_demos
+
+    demos = collect_demos(
+        f"ManiSkill-{task}", episodes=16, seed=123, num_envs=8, env_kwargs={"vectorization": "sync"}
+    )
+    assert demos.success_rate >= 0.9, demos.episode_successes
+    with pytest.raises(ValueError, match="obs_mode must be 'state' or 'state\\+rgb'"):
+        from embodied_rl.envs.experts import expert_for
+
+        expert_for(f"ManiSkill-{task}", env_kwargs={"obs_mode": "rgb"})
+
+
+def test_shipped_demos_load_and_train_sft() -> None:
+    from pathlib import Path
+
+    from embodied_rl.policies import build_policy
+    from embodied_rl.policies.mlp.policy import MLPPolicyConfig
+
+    from embodied_rl.sft import load_demos, run_sft
+
+    root = Path(__file__).resolve().parents[2] / "assets" / "demos"
+    for name, state_dim in (("maniskill_pushcube", 35), ("maniskill_pickcube", 42)):
+        demos = load_demos(root / name)
+        assert demos.obs["state"].shape[1] == state_dim and demos.actions.shape[1] == 7
+        assert len(demos.episode_returns) == 50 and demos.success_rate == 1.0
+        env = sync(f"ManiSkill-{'PushCube' if 'push' in name else 'PickCube'}-v1")
+        policy = build_policy(MLPPolicyConfig(hidden_sizes=[64, 64]), env_spec(env))
+        env.close()
+        losses = run_sft(policy, demos, steps=60, batch_size=128, lr=3e-3, progress=False)
+        assert np.mean(losses[-10:]) < np.mean(losses[:10])
