@@ -37,6 +37,23 @@ def _is_image(space: spaces.Space) -> bool:
     )
 
 
+def state_space(raw: spaces.Space) -> spaces.Box:
+    """The contract's flat float32 ``state`` space of a ``Box`` or ``Discrete`` (one-hot) space."""
+    low, high = (raw.low, raw.high) if isinstance(raw, spaces.Box) else (0.0, 1.0)
+    dim = spaces.flatdim(raw)
+    return spaces.Box(
+        np.broadcast_to(np.asarray(low, np.float32).reshape(-1), (dim,)).copy(),
+        np.broadcast_to(np.asarray(high, np.float32).reshape(-1), (dim,)).copy(),
+        (dim,),
+        np.float32,
+    )
+
+
+def is_state_box(space: spaces.Space) -> bool:
+    """A ``Box`` that is not an image: its batch maps to ``state`` in one step (no per-env wrapper)."""
+    return isinstance(space, spaces.Box) and not _is_image(space)
+
+
 class ContractObservation(gym.ObservationWrapper):
     """Map a Gymnasium observation to the contract's dict form (numpy, single env).
 
@@ -80,14 +97,7 @@ class ContractObservation(gym.ObservationWrapper):
         elif _is_image(raw):
             out["images"] = spaces.Dict({"rgb": raw})
         else:
-            low, high = (raw.low, raw.high) if isinstance(raw, spaces.Box) else (0.0, 1.0)
-            dim = spaces.flatdim(raw)
-            out["state"] = spaces.Box(
-                np.broadcast_to(np.asarray(low, np.float32).reshape(-1), (dim,)).copy(),
-                np.broadcast_to(np.asarray(high, np.float32).reshape(-1), (dim,)).copy(),
-                (dim,),
-                np.float32,
-            )
+            out["state"] = state_space(raw)
         self.observation_space = spaces.Dict(out)
 
     def observation(self, observation: Any) -> dict[str, Any]:
@@ -95,6 +105,8 @@ class ContractObservation(gym.ObservationWrapper):
         if not isinstance(raw, spaces.Dict):
             if "images" in self.observation_space.spaces:
                 return {"images": {"rgb": observation}}
+            if isinstance(raw, spaces.Box):  # the hot path: one cast + a view, no flatten() copy
+                return {"state": np.asarray(observation, dtype=np.float32).reshape(-1)}
             return {"state": spaces.flatten(raw, observation).astype(np.float32)}
         out: dict[str, Any] = {}
         if self._state_keys:
@@ -177,35 +189,50 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         self.nonfinite_actions = nonfinite_actions
         self._action_flags: dict[str, np.ndarray] = {}
         self.metadata = dict(env.metadata)
+        self._box_state = is_state_box(env.single_observation_space)
+        if self._box_state:
+            self.single_observation_space = spec.observation_space
+            self.observation_space = gym.vector.utils.batch_space(spec.observation_space, self.num_envs)
         space = self.single_action_space
         if isinstance(space, spaces.Box):
-            self._low = torch.as_tensor(space.low, dtype=torch.float32)
-            self._high = torch.as_tensor(space.high, dtype=torch.float32)
+            self._low = np.asarray(space.low, dtype=np.float32)
+            self._high = np.asarray(space.high, dtype=np.float32)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[Obs, dict]:
         options = dict(options or {})
         if "env_idx" in options:
             options["reset_mask"] = env_idx_to_mask(options.pop("env_idx"), self.num_envs)
         obs, info = self.env.reset(seed=seed, options=options or None)
-        return obs_to_torch(obs, self.device, copy=True), info
+        return self._to_contract(obs), info
+
+    def _to_contract(self, obs: Any) -> Obs:
+        """A numpy batch as contract tensors (copied: the vector env reuses its buffers)."""
+        if self._box_state:  # astype copies
+            return {
+                "state": torch.from_numpy(obs.reshape(self.num_envs, -1).astype(np.float32)).to(self.device)
+            }
+        return obs_to_torch(obs, self.device, copy=True)
 
     def _to_numpy_actions(self, actions: Any) -> np.ndarray:
         space = self.single_action_space
         if isinstance(space, spaces.Box):
-            a = torch.as_tensor(actions).detach().cpu().to(torch.float32).reshape(self.num_envs, *space.shape)
-            finite = torch.isfinite(a)
-            if not finite.all():
+            # numpy on the hot path: a handful of tiny torch ops cost more than the step of a
+            # fast simulator (HalfCheetah steps in ~50 us; benchmarks/env_overhead.py).
+            if isinstance(actions, torch.Tensor):
+                actions = actions.detach().cpu().numpy()
+            a = np.asarray(actions, dtype=np.float32).reshape(self.num_envs, *space.shape)
+            if not np.isfinite(a).all():
                 if self.nonfinite_actions == "raise":
                     raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
-                self._action_flags["action_nonfinite"] = (~finite).reshape(self.num_envs, -1).any(1).numpy()
-                a = torch.where(finite, a, torch.zeros_like(a))
-            if self.clip_actions:  # torch.clamp is ~10x cheaper than np.clip on small arrays
-                clipped = torch.clamp(a, self._low, self._high)
-                changed = (clipped != a).reshape(self.num_envs, -1).any(1)
-                if changed.any():
-                    self._action_flags["action_clipped"] = changed.numpy()
-                a = clipped
-            return a.numpy().astype(space.dtype, copy=False)
+                bad = ~np.isfinite(a)
+                self._action_flags["action_nonfinite"] = bad.reshape(self.num_envs, -1).any(1)
+                a = np.where(bad, np.float32(0.0), a)
+            if self.clip_actions:
+                out = (a < self._low) | (a > self._high)
+                if out.any():
+                    self._action_flags["action_clipped"] = out.reshape(self.num_envs, -1).any(1)
+                    a = np.clip(a, self._low, self._high)
+            return a.astype(space.dtype, copy=False)
         if isinstance(space, spaces.Text):  # object array: numpy's str dtype would drop trailing NULs
             texts = np.empty(self.num_envs, dtype=object)
             texts[:] = list(actions)
@@ -225,7 +252,7 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
             final = _copy_tree(obs)
             for i in np.flatnonzero(info["_final_obs"]):
                 _set_row(final, int(i), info["final_obs"][i])
-            info["final_obs"] = obs_to_torch(final, self.device)
+            info["final_obs"] = self._to_contract(final)
             info.pop("_final_obs", None)
         out = {k: v for k, v in info.items() if k not in ("final_info", "_final_info")}
         # SAME_STEP autoreset replaces a finished env's info by its reset info; the
@@ -235,11 +262,13 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
             if key in out:
                 success = np.asarray(out.pop(key), dtype=bool)
                 out["success"] = torch.as_tensor(success, device=self.device)
+        # from_numpy + .to(device) is ~3x cheaper than torch.as_tensor(..., device=...); the
+        # vector env returns fresh termination arrays and float32 casts copy the rewards.
         return (
-            obs_to_torch(obs, self.device, copy=True),
-            torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device),
-            torch.as_tensor(terminated, device=self.device),
-            torch.as_tensor(truncated, device=self.device),
+            self._to_contract(obs),
+            torch.from_numpy(np.asarray(reward).astype(np.float32)).to(self.device),
+            torch.from_numpy(np.asarray(terminated, dtype=bool)).to(self.device),
+            torch.from_numpy(np.asarray(truncated, dtype=bool)).to(self.device),
             out,
         )
 
@@ -275,7 +304,12 @@ class SingleEnvFactory:
         self.gym_kwargs = gym_kwargs
 
     def __call__(self) -> gym.Env:
-        env: gym.Env = ContractObservation(gym.make(self.gym_id, **self.gym_kwargs))
+        env: gym.Env = gym.make(self.gym_id, **self.gym_kwargs)
+        # A plain state Box needs no per-env mapping: TorchVectorEnv maps the whole batch to
+        # {"state": ...} at once (cheaper than a wrapper per env plus Dict batching). A family
+        # hook (``wrapper``) expects contract dicts, so it always gets ContractObservation.
+        if self.wrapper is not None or not is_state_box(env.observation_space):
+            env = ContractObservation(env)
         if self.action_chunk is not None:
             from embodied_rl.envs.wrappers.chunk import ActionChunk
 
@@ -364,9 +398,12 @@ def make_gymnasium_env(
         time_limit = gym_spec.max_episode_steps
     if action_chunk is not None and time_limit is not None:
         time_limit = -(-time_limit // action_chunk)  # ceil: the last chunk may stop early
+    single_obs = vec.single_observation_space
+    if is_state_box(single_obs):  # raw Box sub-envs: TorchVectorEnv maps the batch to state
+        single_obs = spaces.Dict({"state": state_space(single_obs)})
     spec = EnvSpec(
         name=name or gym_id,
-        observation_space=vec.single_observation_space,
+        observation_space=single_obs,
         action_space=vec.single_action_space,
         max_episode_steps=time_limit,
         family=family,
