@@ -286,6 +286,9 @@ class ManiSkillTaskEnv(gym.Env):
         instruction: Override the task sentence.
         render_mode: ``"rgb_array"`` for videos (ManiSkill's human render camera).
         episode_steps: ManiSkill's own time limit (``None``: the task's).
+        ignore_terminations: Never end an episode early (ManiSkill ends it on success): every
+            episode runs to the time limit, so a policy is paid for keeping the task solved
+            rather than for ending it (``info["success"]`` still says when it is solved).
         **ms_kwargs: Passed to ManiSkill's ``gym.make`` (e.g. ``robot_uids``, ``sim_config``).
     """
 
@@ -303,8 +306,10 @@ class ManiSkillTaskEnv(gym.Env):
         render_mode: str | None = None,
         sim_backend: str = "physx_cpu",
         episode_steps: int | None = None,
+        ignore_terminations: bool = False,
         **ms_kwargs: Any,
     ) -> None:
+        self.ignore_terminations = ignore_terminations
         if episode_steps is not None:
             ms_kwargs["max_episode_steps"] = episode_steps
         if sim_backend in GPU_BACKENDS:
@@ -349,7 +354,7 @@ class ManiSkillTaskEnv(gym.Env):
         return (
             _flat_row(self._map(raw)),
             float(_scalar(reward)),
-            bool(_scalar(terminated)),
+            bool(_scalar(terminated)) and not self.ignore_terminations,
             bool(_scalar(truncated)),
             out,
         )
@@ -392,8 +397,10 @@ class ManiSkillBatchedEnv(gym.vector.VectorEnv):
         sim_backend: str = "physx_cuda",
         name: str | None = None,
         family: str = "maniskill",
+        ignore_terminations: bool = False,
         **ms_kwargs: Any,
     ) -> None:
+        self.ignore_terminations = ignore_terminations
         self.raw = make_raw_env(
             task,
             num_envs=num_envs,
@@ -452,6 +459,8 @@ class ManiSkillBatchedEnv(gym.vector.VectorEnv):
         obs = self._map(raw)
         reward = torch.as_tensor(reward, dtype=torch.float32, device=self.device).reshape(self.num_envs)
         terminated = torch.as_tensor(terminated, device=self.device).reshape(self.num_envs).bool()
+        if self.ignore_terminations:
+            terminated = torch.zeros_like(terminated)
         truncated = torch.as_tensor(truncated, device=self.device).reshape(self.num_envs).bool()
         bad = ~torch.isfinite(obs["state"]).all(1) | ~torch.isfinite(reward)
         if bad.any():

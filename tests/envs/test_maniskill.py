@@ -234,3 +234,20 @@ def test_shipped_demos_load_and_train_sft() -> None:
         env.close()
         losses = run_sft(policy, demos, steps=60, batch_size=128, lr=3e-3, progress=False)
         assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_ignore_terminations_runs_episodes_to_the_time_limit() -> None:
+    from embodied_rl.envs.experts import expert_for
+    from embodied_rl.envs.wrappers.episode_stats import EpisodeStatistics
+
+    env = EpisodeStatistics(sync("ManiSkill-PushCube-v1", num_envs=2, ignore_terminations=True))
+    expert = expert_for("ManiSkill-PushCube-v1")
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        obs, _, terminated, truncated, info = env.step(expert(obs, rng))
+        assert not terminated.any()
+    assert truncated.all()  # the time limit, not success, ended them
+    assert info["episode"]["length"].tolist() == [50, 50]
+    assert info["episode"]["success_once"].all()  # the expert solved both on the way
+    env.close()
