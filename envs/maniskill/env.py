@@ -269,7 +269,37 @@ def _scalar(x: Any) -> Any:
     return x
 
 
-class ManiSkillTaskEnv(gym.Env):
+class _ManiSkillMapping:
+    """What both env classes share: the raw ManiSkill env and the contract mapping of its obs."""
+
+    def _setup(
+        self,
+        task: str,
+        num_envs: int,
+        obs_mode: str,
+        cameras: list[str] | None,
+        instruction: str | None,
+        render_mode: str | None,
+        ignore_terminations: bool,
+        **raw_options: Any,
+    ) -> Any:
+        self.task = task
+        self.obs_mode = obs_mode
+        self.cameras = list(cameras) if cameras is not None else None
+        self.instruction = instruction or task_instruction(task)
+        self.render_mode = render_mode
+        self.ignore_terminations = ignore_terminations
+        self.raw = make_raw_env(
+            task, num_envs=num_envs, obs_mode=obs_mode, render_mode=render_mode, **raw_options
+        )
+        first, _ = self.raw.reset(seed=0)
+        return first
+
+    def _map(self, raw: Any) -> Obs:
+        return contract_obs(raw, self.obs_mode, self.cameras, self.instruction)
+
+
+class ManiSkillTaskEnv(_ManiSkillMapping, gym.Env):
     """One ManiSkill task (CPU backend) as a single Gymnasium env with contract observations.
 
     Args:
@@ -309,38 +339,31 @@ class ManiSkillTaskEnv(gym.Env):
         ignore_terminations: bool = False,
         **ms_kwargs: Any,
     ) -> None:
-        self.ignore_terminations = ignore_terminations
         if episode_steps is not None:
             ms_kwargs["max_episode_steps"] = episode_steps
         if sim_backend in GPU_BACKENDS:
             raise ValueError("ManiSkillTaskEnv is the CPU path; use vectorization='batched' for physx_cuda")
-        self.task = task
-        self.obs_mode = obs_mode
-        self.cameras = list(cameras) if cameras is not None else None
-        self.instruction = instruction or task_instruction(task)
-        self.render_mode = render_mode
-        self.raw = make_raw_env(
+        first = self._setup(
             task,
-            num_envs=1,
-            obs_mode=obs_mode,
+            1,
+            obs_mode,
+            cameras,
+            instruction,
+            render_mode,
+            ignore_terminations,
             control_mode=control_mode,
             reward_mode=reward_mode,
             image_size=image_size,
             sim_backend=sim_backend,
-            render_mode=render_mode,
             **ms_kwargs,
         )
         base = self.raw.unwrapped
         self.control_mode = base.control_mode
         self.max_episode_steps = self.raw.spec.max_episode_steps if self.raw.spec else None
         self.max_episode_steps = self.max_episode_steps or getattr(base, "max_episode_steps", None)
-        first, _ = self.raw.reset(seed=0)
         self.observation_space = flat_observation_space(observation_space(self._map(first)))
         act = base.single_action_space
         self.action_space = spaces.Box(act.low, act.high, act.shape, np.float32)
-
-    def _map(self, raw: Any) -> Obs:
-        return contract_obs(raw, self.obs_mode, self.cameras, self.instruction)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
@@ -370,7 +393,7 @@ class ManiSkillTaskEnv(gym.Env):
         self.raw.close()
 
 
-class ManiSkillBatchedEnv(gym.vector.VectorEnv):
+class ManiSkillBatchedEnv(_ManiSkillMapping, gym.vector.VectorEnv):
     """All N envs in one batched ManiSkill env (GPU backend), contract obs on ``device``.
 
     Autoreset is ``SAME_STEP``: envs that finish on a step are reset in place
@@ -400,26 +423,23 @@ class ManiSkillBatchedEnv(gym.vector.VectorEnv):
         ignore_terminations: bool = False,
         **ms_kwargs: Any,
     ) -> None:
-        self.ignore_terminations = ignore_terminations
-        self.raw = make_raw_env(
+        first = self._setup(
             task,
-            num_envs=num_envs,
-            obs_mode=obs_mode,
+            num_envs,
+            obs_mode,
+            cameras,
+            instruction,
+            render_mode,
+            ignore_terminations,
             control_mode=control_mode,
             reward_mode=reward_mode,
             image_size=image_size,
             sim_backend=sim_backend,
-            render_mode=render_mode,
             **ms_kwargs,
         )
         base = self.raw.unwrapped
         self.num_envs = num_envs
-        self.obs_mode = obs_mode
-        self.cameras = list(cameras) if cameras is not None else None
-        self.instruction = instruction or task_instruction(task)
-        self.render_mode = render_mode
         self.device = base.device
-        first, _ = self.raw.reset(seed=0)
         self.single_observation_space = observation_space(contract_obs(first, obs_mode, self.cameras, ""))
         act = base.single_action_space
         self.single_action_space = spaces.Box(act.low, act.high, act.shape, np.float32)
@@ -438,9 +458,6 @@ class ManiSkillBatchedEnv(gym.vector.VectorEnv):
         )
         self._low = torch.as_tensor(act.low, device=self.device)
         self._high = torch.as_tensor(act.high, device=self.device)
-
-    def _map(self, raw: Any) -> Obs:
-        return contract_obs(raw, self.obs_mode, self.cameras, self.instruction)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[Obs, dict]:
         options = dict(options or {})
