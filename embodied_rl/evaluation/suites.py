@@ -109,3 +109,8 @@ SUITES.register(
     ),
     description="PointReach-v0, one task per instructed colour",
 )
+
+
+# Env families register their suites (MiniWoB, LIBERO, ...) when embodied_rl.envs is imported;
+# import it here so `embodied-rl suites` and get_suite() see them (no simulator is imported).
+import embodied_rl.envs  # noqa: E402, F401

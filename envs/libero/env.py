@@ -77,6 +77,8 @@ class LiberoEnv(gym.Env):
         settle_steps: No-op steps after each reset (the protocol's 10).
         render_mode: ``"rgb_array"`` renders the agentview camera (for videos).
         render_size: Resolution of ``render()`` frames (default: ``image_size``).
+        reflections: Render the floor/table reflections as LIBERO does (False: about twice as
+            fast on a CPU renderer, images no longer those of the published evaluations).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -91,6 +93,7 @@ class LiberoEnv(gym.Env):
         settle_steps: int = SETTLE_STEPS,
         render_mode: str | None = None,
         render_size: int | None = None,
+        reflections: bool = True,
     ) -> None:
         self.task = get_task(suite, task_id)
         if obs_mode not in OBS_MODES:
@@ -104,6 +107,7 @@ class LiberoEnv(gym.Env):
         self.image_size = int(image_size)
         self.render_mode = render_mode
         self.render_size = int(render_size or image_size)
+        self.reflections = bool(reflections)
         self.max_episode_steps = int(max_episode_steps or self.task.max_episode_steps)
         self.settle_steps = int(settle_steps)
         obs: dict[str, spaces.Space] = {}
@@ -154,6 +158,11 @@ class LiberoEnv(gym.Env):
             ignore_done=True,  # our time limit counts policy steps; robosuite's horizon is not used
         )
         sim.seed(0)
+        context = sim.sim._render_context_offscreen
+        if context is not None and not self.reflections:
+            import mujoco
+
+            context.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         if self._init_states is None:
             self._init_states = np.asarray(bench.get_task_init_states(self.task.task_id))
         return sim
@@ -271,11 +280,23 @@ class LiberoEnv(gym.Env):
         super().close()
 
 
-def _single_env(**kwargs: Any):
-    def make() -> gym.Env:
-        return LiberoEnv(**kwargs)
+class LiberoEnvFactory:
+    """A picklable zero-argument factory: ``LiberoEnv(**kwargs)``, in ``ActionChunk(K)`` when
+    ``action_chunk`` is set, in :class:`~embodied_rl.envs.wrappers.guard.SimulatorGuard`."""
 
-    return make
+    def __init__(self, action_chunk: int | None = None, **kwargs: Any) -> None:
+        self.action_chunk = action_chunk
+        self.kwargs = kwargs
+
+    def __call__(self) -> gym.Env:
+        from embodied_rl.envs.wrappers.guard import SimulatorGuard
+
+        env: gym.Env = LiberoEnv(**self.kwargs)
+        if self.action_chunk is not None:
+            from embodied_rl.envs.wrappers.chunk import ActionChunk
+
+            env = ActionChunk(env, self.action_chunk)
+        return SimulatorGuard(env)
 
 
 def make_libero_env(
@@ -292,6 +313,8 @@ def make_libero_env(
     device: str = "cpu",
     render_mode: str | None = None,
     render_size: int | None = None,
+    reflections: bool = True,
+    action_chunk: int | None = None,
     family: str = "libero",
 ) -> TorchVectorEnv:
     """``num_envs`` copies of one LIBERO task as a contract vector env.
@@ -310,7 +333,15 @@ def make_libero_env(
         device: Torch device of the returned batches.
         render_mode: ``"rgb_array"`` for videos (agentview frames).
         render_size: Resolution of rendered frames (default ``image_size``).
+        reflections: False turns LIBERO's reflections off (faster CPU rendering, not the
+            published images).
+        action_chunk: K: each step executes K actions (``Box(K, 7)``; the time limit becomes
+            ``ceil(limit / K)`` steps; see :class:`~embodied_rl.envs.wrappers.chunk.ActionChunk`).
         family: Shown by ``embodied-rl envs``.
+
+    Each sub-env is wrapped in ``SimulatorGuard`` (a simulator error or NaN state truncates
+    that env's episode instead of ending the run) and NaN/inf actions become 0, flagged in
+    ``info["action_nonfinite"]``, as in the other robot families.
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -325,22 +356,30 @@ def make_libero_env(
         "settle_steps": settle_steps,
         "render_mode": render_mode,
         "render_size": render_size,
+        "reflections": reflections,
     }
-    probe = LiberoEnv(**kwargs)  # validates the arguments and the install before any process starts
-    fns = [_single_env(**kwargs)] * num_envs
+    # validates the arguments and the install before any process starts (builds no simulation)
+    probe = LiberoEnvFactory(action_chunk, **kwargs)()
+    fns = [LiberoEnvFactory(action_chunk, **kwargs)] * num_envs
     if vectorization == "auto":
         vectorization = "async" if num_envs > 1 else "sync"
     if vectorization == "sync":
         vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, copy=False)
     else:
-        vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context="spawn", copy=False)
+        # shared_memory=False: gymnasium reads Text observations from shared memory only once, at
+        # construction (every later instruction would read back as 'aaaa...'); pipes send them.
+        vec = gym.vector.AsyncVectorEnv(
+            fns, autoreset_mode=AUTORESET_MODE, context="spawn", copy=False, shared_memory=False
+        )
     spec = EnvSpec(
         name=name or env_name(kwargs["suite"]),
         observation_space=vec.single_observation_space,
         action_space=vec.single_action_space,
-        max_episode_steps=probe.max_episode_steps,
+        max_episode_steps=probe.unwrapped.max_episode_steps
+        if action_chunk is None
+        else -(-probe.unwrapped.max_episode_steps // action_chunk),
         controller=CONTROLLER,
         family=family,
     )
     probe.close()
-    return TorchVectorEnv(vec, spec, device=device)
+    return TorchVectorEnv(vec, spec, device=device, nonfinite_actions="zero")

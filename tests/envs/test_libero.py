@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+mujoco = pytest.importorskip("mujoco")
+
 pytest.importorskip("libero")
 pytest.importorskip("robosuite")
 
@@ -95,6 +97,14 @@ def test_protocol_suites(suite: str) -> None:
         assert {t.env for t in protocol.tasks} == {env_name(suite)}
 
 
+def test_cli_lists_the_suites(capsys: pytest.CaptureFixture[str]) -> None:
+    from embodied_rl.cli import main
+
+    assert main(["suites"]) == 0
+    out = capsys.readouterr().out
+    assert "libero-spatial" in out and "libero-90" in out
+
+
 def test_config_file_points_at_the_shipped_files(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(runtime.CONFIG_DIR_ENV, str(tmp_path / "cfg"))
     import yaml
@@ -138,7 +148,11 @@ def test_contract_seeds_and_instruction(suite: str) -> None:
     """Vector contract + gymnasium's check_env on one task per suite, obs_mode='state', in this process."""
     task = get_task(suite, CONTRACT_TASKS[suite])
     # spatial also renders (videos of state-only envs): render_mode adds an offscreen context
-    render = {"render_mode": "rgb_array", "render_size": 32} if suite == "libero_spatial" else {}
+    render = (
+        {"render_mode": "rgb_array", "render_size": 32, "reflections": False}
+        if suite == "libero_spatial"
+        else {}
+    )
     env = make(
         env_name(suite), num_envs=1, task_id=task.task_id, obs_mode="state", vectorization="sync", **render
     )
@@ -152,7 +166,7 @@ def test_contract_seeds_and_instruction(suite: str) -> None:
         check_vector_env(env, spec, steps=5)
         check_env(SingleEnvView(env), skip_render_check=True)
 
-        sim = env.env.envs[0]
+        sim = env.env.envs[0].unwrapped
         first, info = env.reset(seed=[3])
         first_state = sim.sim_state()
         assert first["instruction"] == [task.language]
@@ -169,6 +183,11 @@ def test_contract_seeds_and_instruction(suite: str) -> None:
             frames = env.render()
             assert len(frames) == 1 and frames[0].shape == (32, 32, 3) and frames[0].dtype == np.uint8
             assert frames[0].std() > 5
+            context = sim._sim.sim._render_context_offscreen
+            assert context.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] == 0  # reflections=False
+            # NaN actions become 0 and are flagged (robot families never crash on a bad policy)
+            *_, info = env.step(torch.full((1, 7), float("nan")))
+            assert info["action_nonfinite"].tolist() == [True]
 
         # success (the BDDL goal predicates) ends the episode with reward 1
         sim._sim.check_success = lambda: True
@@ -207,16 +226,17 @@ def test_camera_contract_and_images() -> None:
         env.close()
 
 
-def test_state_mode_async_groups_and_truncation() -> None:
-    """obs_mode='state', one spawned process per env: GRPO groups, time limit, final obs."""
-    env = make("LIBERO-spatial-task1-v0", num_envs=2, obs_mode="state", max_episode_steps=3)
+def test_state_mode_async_groups_chunks_and_truncation() -> None:
+    """obs_mode='state', one spawned process per env: GRPO groups, action chunks, time limit, final obs."""
+    env = make("LIBERO-spatial-task1-v0", num_envs=2, obs_mode="state", max_episode_steps=5, action_chunk=2)
     try:
         spec = env_spec(env)
         assert set(spec.observation_space.spaces) == {"state", "instruction"}
-        assert spec.max_episode_steps == 3
-        check_vector_env(env, spec, steps=5)  # > 3 steps: an episode ends, final_obs checked
+        assert spec.max_episode_steps == 3 and tuple(spec.action_space.shape) == (2, 7)  # ceil(5 / 2)
+        check_vector_env(env, spec, steps=5)  # > 3 chunk steps: an episode ends, final_obs checked
 
         obs, _ = env.reset(seed=[7, 7])
+        assert obs["instruction"] == [get_task("libero_spatial", 1).language] * 2
         assert torch.equal(obs["state"][0], obs["state"][1])  # a GRPO group starts equal
         same = env.env.call("sim_state")
         np.testing.assert_array_equal(same[0], same[1])
@@ -225,9 +245,14 @@ def test_state_mode_async_groups_and_truncation() -> None:
         assert not np.array_equal(different[0], different[1])
         np.testing.assert_array_equal(different[0], same[0])
         for _ in range(3):
-            obs, reward, terminated, truncated, info = env.step(torch.zeros(2, 7))
+            obs, reward, terminated, truncated, info = env.step(torch.zeros(2, 2, 7))
         assert truncated.tolist() == [True, True] and not terminated.any()
         assert reward.tolist() == [0.0, 0.0] and info["success"].tolist() == [False, False]
         assert info["final_obs"]["state"].shape == (2, 8)
+        assert (
+            obs["instruction"]
+            == info["final_obs"]["instruction"]
+            == [get_task("libero_spatial", 1).language] * 2
+        )
     finally:
         env.close()
