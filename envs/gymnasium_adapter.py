@@ -49,6 +49,12 @@ def state_space(raw: spaces.Space) -> spaces.Box:
     )
 
 
+def _has_text(space: spaces.Space) -> bool:
+    if isinstance(space, spaces.Dict):
+        return any(_has_text(sub) for sub in space.spaces.values())
+    return isinstance(space, spaces.Text)
+
+
 def is_state_box(space: spaces.Space) -> bool:
     """A ``Box`` that is not an image: its batch maps to ``state`` in one step (no per-env wrapper)."""
     return isinstance(space, spaces.Box) and not _is_image(space)
@@ -392,6 +398,13 @@ def make_gymnasium_env(
         vec = gym.vector.AsyncVectorEnv(
             fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=shared_memory
         )
+        if shared_memory and _has_text(vec.single_observation_space):
+            # Gymnasium reads Text observations back from shared memory wrongly (the same
+            # placeholder string every step): such envs send their observations through pipes.
+            vec.close()
+            vec = gym.vector.AsyncVectorEnv(
+                fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=False
+            )
     time_limit = max_episode_steps
     if time_limit is None:
         gym_spec = gym.spec(gym_id)

@@ -116,3 +116,19 @@ def test_nonfinite_and_out_of_range_actions() -> None:
     assert info["episode"]["action_clipped"].tolist() == [0, 1]
     with pytest.raises(ValueError, match="nonfinite_actions must be one of"):
         make_gymnasium_env(1, gym_id="Pendulum-v1", nonfinite_actions="ignore")
+
+
+def test_async_envs_with_text_observations_keep_their_text() -> None:
+    """Gymnasium's shared memory garbles Text observations; the adapter falls back to pipes."""
+    from embodied_rl.envs import make
+
+    env = make("PointReach-v0", num_envs=2, vectorization="async")
+    try:
+        obs, _ = env.reset(seed=[0, 1])
+        sync = make("PointReach-v0", num_envs=2)
+        expected, _ = sync.reset(seed=[0, 1])
+        sync.close()
+        assert obs["instruction"] == expected["instruction"]
+        assert all(text.startswith("move") or " " in text for text in obs["instruction"])
+    finally:
+        env.close()
