@@ -263,7 +263,7 @@ def flat_observation_space(space: spaces.Dict) -> spaces.Dict:
 def _scalar(x: Any) -> Any:
     """A Python scalar from a one-element tensor/array (ManiSkill's CPU info values are ``[1]``)."""
     if isinstance(x, torch.Tensor):
-        return x.reshape(-1)[0].item() if x.numel() == 1 else x.cpu().numpy()
+        return x.item() if x.numel() == 1 else x.cpu().numpy()
     if isinstance(x, np.ndarray) and x.size == 1:
         return x.reshape(-1)[0].item()
     return x
