@@ -335,6 +335,34 @@ def single_env_factory(
     return SingleEnvFactory(gym_id, action_chunk, wrapper, **gym_kwargs)
 
 
+def vectorize(
+    fns: list[Callable[[], gym.Env]],
+    vectorization: str = "sync",
+    async_context: str = "spawn",
+    shared_memory: bool = True,
+) -> gym.vector.VectorEnv:
+    """Gymnasium's Sync/AsyncVectorEnv over ``fns`` with ``SAME_STEP`` autoreset and ``copy=False``.
+
+    ``copy=False``: Gymnasium would deep-copy the obs dict every step; :class:`TorchVectorEnv`
+    copies the arrays into fresh tensors instead, which is cheaper and just as safe. Async envs
+    whose observations hold text send them through pipes (Gymnasium reads ``Text`` back from
+    shared memory wrongly: the same placeholder string every step).
+    """
+    if vectorization not in VECTORIZATION:
+        raise ValueError(f"vectorization must be one of {VECTORIZATION}, got {vectorization!r}")
+    if vectorization == "sync":
+        return gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, copy=False)
+    vec = gym.vector.AsyncVectorEnv(
+        fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=shared_memory
+    )
+    if shared_memory and _has_text(vec.single_observation_space):
+        vec.close()
+        vec = gym.vector.AsyncVectorEnv(
+            fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=False
+        )
+    return vec
+
+
 def make_gymnasium_env(
     num_envs: int = 1,
     *,
@@ -389,22 +417,7 @@ def make_gymnasium_env(
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     factory = single_env_factory(gym_id, action_chunk, wrapper, **kwargs)
-    fns = [factory] * num_envs
-    # copy=False: Gymnasium would deep-copy the obs dict every step; TorchVectorEnv copies
-    # the arrays into fresh tensors instead, which is cheaper and just as safe.
-    if vectorization == "sync":
-        vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, copy=False)
-    else:
-        vec = gym.vector.AsyncVectorEnv(
-            fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=shared_memory
-        )
-        if shared_memory and _has_text(vec.single_observation_space):
-            # Gymnasium reads Text observations back from shared memory wrongly (the same
-            # placeholder string every step): such envs send their observations through pipes.
-            vec.close()
-            vec = gym.vector.AsyncVectorEnv(
-                fns, autoreset_mode=AUTORESET_MODE, context=async_context, copy=False, shared_memory=False
-            )
+    vec = vectorize([factory] * num_envs, vectorization, async_context, shared_memory)
     time_limit = max_episode_steps
     if time_limit is None:
         gym_spec = gym.spec(gym_id)

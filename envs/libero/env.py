@@ -28,8 +28,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from embodied_rl.envs.core import AUTORESET_MODE, EnvSpec
-from embodied_rl.envs.gymnasium_adapter import TorchVectorEnv
+from embodied_rl.envs.core import EnvSpec
+from embodied_rl.envs.gymnasium_adapter import TorchVectorEnv, vectorize
 from embodied_rl.envs.libero import runtime
 from embodied_rl.envs.libero.tasks import SETTLE_STEPS, check_suite, env_name, get_task
 from gymnasium import spaces
@@ -363,14 +363,8 @@ def make_libero_env(
     fns = [LiberoEnvFactory(action_chunk, **kwargs)] * num_envs
     if vectorization == "auto":
         vectorization = "async" if num_envs > 1 else "sync"
-    if vectorization == "sync":
-        vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, copy=False)
-    else:
-        # shared_memory=False: gymnasium reads Text observations from shared memory only once, at
-        # construction (every later instruction would read back as 'aaaa...'); pipes send them.
-        vec = gym.vector.AsyncVectorEnv(
-            fns, autoreset_mode=AUTORESET_MODE, context="spawn", copy=False, shared_memory=False
-        )
+    # shared_memory=False: the observations hold the instruction text (see vectorize)
+    vec = vectorize(fns, vectorization, shared_memory=False)
     spec = EnvSpec(
         name=name or env_name(kwargs["suite"]),
         observation_space=vec.single_observation_space,
