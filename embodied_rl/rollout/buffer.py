@@ -11,24 +11,25 @@ import torch
 from embodied_rl.envs.core import Obs, index_obs
 
 
-def _alloc_like(x: Any, num_steps: int, device: torch.device) -> Any:
+def _alloc_like(x: Any, num_steps: int, num_envs: int, device: torch.device) -> Any:
+    """Zeroed ``[T, N, ...]`` storage for a batch leaf ``x`` of ``[n, ...]`` (n <= N: a stage's rows)."""
     if isinstance(x, dict):
-        return {k: _alloc_like(v, num_steps, device) for k, v in x.items()}
+        return {k: _alloc_like(v, num_steps, num_envs, device) for k, v in x.items()}
     if isinstance(x, torch.Tensor):
-        return torch.zeros((num_steps, *x.shape), dtype=x.dtype, device=device)
+        return torch.zeros((num_steps, num_envs, *x.shape[1:]), dtype=x.dtype, device=device)
     if isinstance(x, list):
-        return [None] * num_steps
+        return [[None] * num_envs for _ in range(num_steps)]
     raise TypeError(f"cannot store a {type(x).__name__} in the rollout buffer")
 
 
-def _store(dst: Any, t: int, x: Any) -> None:
+def _store(dst: Any, t: int, x: Any, envs: slice) -> None:
     if isinstance(dst, dict):
         for k in dst:
-            _store(dst[k], t, x[k])
+            _store(dst[k], t, x[k], envs)
     elif isinstance(dst, torch.Tensor):
-        dst[t].copy_(x)
+        dst[t, envs].copy_(x)
     else:
-        dst[t] = list(x)
+        dst[t][envs] = list(x)
 
 
 def _flatten(x: Any) -> Any:
@@ -126,25 +127,28 @@ class RolloutBuffer:
         terminated: torch.Tensor,
         truncated: torch.Tensor,
         extras: dict[str, torch.Tensor] | None = None,
+        envs: slice = slice(None),
     ) -> None:
+        """Store step ``t`` of all envs, or of the rows ``envs`` (one pipeline stage's envs)."""
         if self.obs is None:
             if log_prob.shape[1:] != self.log_prob.shape[2:]:
                 self.log_prob = torch.zeros(
                     (*self.log_prob.shape[:2], *log_prob.shape[1:]), device=self.device
                 )
-            self.obs = _alloc_like(obs, self.num_steps, self.device)
-            self.actions = _alloc_like(actions, self.num_steps, self.device)
-            self.extras = {k: _alloc_like(v, self.num_steps, self.device) for k, v in (extras or {}).items()}
-        _store(self.obs, t, obs)
-        _store(self.actions, t, actions)
+            n, T = self.num_envs, self.num_steps
+            self.obs = _alloc_like(obs, T, n, self.device)
+            self.actions = _alloc_like(actions, T, n, self.device)
+            self.extras = {k: _alloc_like(v, T, n, self.device) for k, v in (extras or {}).items()}
+        _store(self.obs, t, obs, envs)
+        _store(self.actions, t, actions, envs)
         for k, v in (extras or {}).items():
-            self.extras[k][t].copy_(v)
-        self.log_prob[t] = log_prob
+            self.extras[k][t, envs].copy_(v)
+        self.log_prob[t, envs] = log_prob
         if value is not None:
-            self.values[t] = value
-        self.rewards[t] = reward.to(self.device)
-        self.terminated[t] = terminated.to(self.device)
-        self.truncated[t] = truncated.to(self.device)
+            self.values[t, envs] = value
+        self.rewards[t, envs] = reward.to(self.device)
+        self.terminated[t, envs] = terminated.to(self.device)
+        self.truncated[t, envs] = truncated.to(self.device)
 
     def next_values(self) -> torch.Tensor:
         """``V(s_{t+1})`` per step: the next step's value, V(final obs) after a truncation,

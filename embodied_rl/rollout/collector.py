@@ -37,7 +37,23 @@ class RolloutStats:
     """Per-episode counts of env events (``invalid_action``, ``tool_call``, ...)."""
     env_steps: int = 0
     env_time: float = 0.0
+    """Seconds the simulators spent stepping (summed over pipeline stages)."""
     inference_time: float = 0.0
+    """Seconds in ``policy.act`` during the rollout."""
+    wall_time: float = 0.0
+    """Wall-clock seconds of the whole rollout."""
+    wait_time: float = 0.0
+    """Seconds the collector sat waiting for env workers (pipelined collector)."""
+    stages: int = 1
+    stage_env_time: list[float] = field(default_factory=list)
+    """Per-stage simulator seconds (pipelined collector)."""
+    policy_version: int = 0
+    """Version of the policy weights that produced the rollout (updates so far)."""
+    workers_restarted: int = 0
+    episodes_dropped: int = 0
+    """Unfinished episodes thrown away because their env worker failed."""
+    dropped_envs: list[int] = field(default_factory=list)
+    """Envs whose episode was dropped in an episode rollout (GRPO excludes their groups)."""
 
     def add_episodes(self, info: dict[str, Any]) -> None:
         episode = info.get("episode")
@@ -61,12 +77,23 @@ class SyncCollector:
         policy: Policy,
         env_name: str = "env",
         autocast: Callable[[], Any] = contextlib.nullcontext,
+        deterministic: bool = False,
     ) -> None:
         self.env = env
         self.policy = policy
         self.env_name = env_name
         self.autocast = autocast
+        self.deterministic = deterministic
         self.obs: Obs | None = None
+        self.policy_version = 0
+        """Version of the policy weights acting now (the trainer bumps it after each update)."""
+
+    @property
+    def num_envs(self) -> int:
+        return self.env.num_envs
+
+    def close(self) -> None:
+        self.env.close()
 
     def reset(self, seed: int | list[int] | None = None) -> Obs:
         self.obs, _ = self.env.reset(seed=seed)
@@ -76,7 +103,7 @@ class SyncCollector:
         check_finite(obs, f"env '{self.env_name}'")
         start = time.perf_counter()
         with self.autocast():
-            out = self.policy.act(obs)
+            out = self.policy.act(obs, deterministic=self.deterministic)
         stats.inference_time += time.perf_counter() - start
         return out
 
@@ -93,9 +120,11 @@ class SyncCollector:
         """Fill ``buffer`` with ``buffer.num_steps`` steps of every env (PPO)."""
         if self.obs is None:
             raise RuntimeError("call reset(seed) before collecting")
-        stats = RolloutStats()
+        stats = RolloutStats(policy_version=self.policy_version)
+        start = time.perf_counter()
         obs = self.obs
         buffer.final_values.zero_()
+        buffer.mask.fill_(True)
         for t in range(buffer.num_steps):
             out = self._act(obs, stats)
             next_obs, reward, terminated, truncated, info = self._step(out.actions, stats)
@@ -111,6 +140,7 @@ class SyncCollector:
         if self.policy.has_value_head:
             check_finite(obs, f"env '{self.env_name}'")
             buffer.last_values.copy_(self.policy.value(obs))
+        stats.wall_time = time.perf_counter() - start
         return stats
 
     @torch.no_grad()
@@ -120,7 +150,8 @@ class SyncCollector:
         Steps after an env's first episode are masked out (``buffer.mask``). An episode
         still running after ``buffer.num_steps`` steps is cut there (its return so far).
         """
-        stats = RolloutStats()
+        stats = RolloutStats(policy_version=self.policy_version)
+        start = time.perf_counter()
         obs = self.reset(seed=seeds)
         active = torch.ones(self.env.num_envs, dtype=torch.bool, device=buffer.device)
         buffer.mask.zero_()
@@ -137,4 +168,5 @@ class SyncCollector:
             if not active.any():
                 break
         returns = (buffer.rewards * buffer.mask).sum(0)
+        stats.wall_time = time.perf_counter() - start
         return stats, returns

@@ -32,6 +32,10 @@ class PPOConfig(AlgoConfig):
     """Value clip range when clip_vloss is on."""
     value_lr: float | None = None
     """Separate learning rate for the critic (value head and critic trunk); None = lr."""
+    critic_warmup_updates: int = 0
+    """Updates at the start of training that fit the value function only: the policy-gradient
+    and entropy terms are off, so a warm-started (SFT) actor is not moved by the advantages of
+    an untrained critic. Parameters the value loss reaches (a shared trunk) still move."""
 
     def check(self, cfg: TrainConfig) -> Iterator[tuple[str, str]]:
         yield from super().check(cfg)
@@ -53,6 +57,8 @@ class PPOConfig(AlgoConfig):
             )
         if self.value_lr is not None and self.value_lr <= 0:
             yield "algo.value_lr", f"must be > 0, got {self.value_lr}"
+        if self.critic_warmup_updates < 0:
+            yield "algo.critic_warmup_updates", f"must be >= 0, got {self.critic_warmup_updates}"
 
 
 class PPOTrainer(OnPolicyTrainer):
@@ -96,4 +102,7 @@ class PPOTrainer(OnPolicyTrainer):
         clip = self.algo.vf_clip_coef if self.algo.clip_vloss else None
         v_loss = value_loss(value, mb.returns, mb.values, clip=clip)
         metrics["value_loss"] = v_loss.detach()
+        if self.update < self.algo.critic_warmup_updates:  # critic warm-up: the value loss alone
+            metrics["critic_warmup"] = torch.ones(())
+            return self.algo.vf_coef * v_loss, metrics
         return loss + self.algo.vf_coef * v_loss, metrics

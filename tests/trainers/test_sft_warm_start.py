@@ -146,3 +146,26 @@ def test_sft_linear_schedule_decays_the_rate_to_zero() -> None:
     assert weight.item() == pytest.approx(-2.5, abs=1e-4)
     with pytest.raises(ValueError, match="constant or linear"):
         run_sft(probe, demos, steps=1, lr_schedule="cosine", progress=False)
+
+
+def test_critic_warmup_moves_only_the_critic(make_cfg) -> None:
+    from embodied_rl.trainers.ppo import PPOTrainer
+
+    cfg = make_cfg("quickstart", "algo.critic_warmup_updates=2", "env.num_envs=4", "algo.num_steps=16")
+    trainer = PPOTrainer(cfg)
+    try:
+        snapshot = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+        trainer.collector.reset(seed=0)
+        metrics = trainer.train_one_update()
+        assert metrics["train/critic_warmup"] == 1.0
+        moved = {k for k, v in trainer.policy.state_dict().items() if not torch.equal(v, snapshot[k])}
+        assert moved and all(k.startswith(("critic_trunk", "value_head")) for k in moved), moved
+        trainer.train_one_update()
+        after_warmup = trainer.train_one_update()  # update 3: the policy gradient is on again
+        assert "train/critic_warmup" not in after_warmup
+        actor = {
+            k: v for k, v in trainer.policy.state_dict().items() if not k.startswith(("critic", "value"))
+        }
+        assert any(not torch.equal(v, snapshot[k]) for k, v in actor.items())
+    finally:
+        trainer.close()
