@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-EXTRAS ?= dev,mujoco,maniskill,bench,vla,tools,gui,libero
+EXTRAS ?= dev,mujoco,maniskill,bench,vla,tools,gui,libero,ray
 STAMP := $(VENV)/.installed-$(EXTRAS)
 QUICKSTART ?= configs/experiment/quickstart.yaml
 

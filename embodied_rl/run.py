@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,6 +34,8 @@ class RunSummary:
     video: Path | None
     finished: bool
     params: dict[str, int] | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+    """Median scheduler timing metrics over the run (``time/pipeline_speedup``, ...)."""
     sft: dict[str, float] | None = None
     sft_eval: EvalResult | None = None
 
@@ -66,6 +68,25 @@ def record_video(policy: Policy, cfg: TrainConfig, video_dir: Path, seed: int) -
         )
         return None
     return recorder.videos[0] if recorder.videos else None
+
+
+TIMING_KEYS = (
+    "time/env_busy_frac",
+    "time/inference_busy_frac",
+    "time/pipeline_speedup",
+    "time/pipeline_ceiling",
+    "time/pipeline_efficiency",
+)
+
+
+def _median_timing(history: list[dict[str, float]]) -> dict[str, float]:
+    """Median over updates of the scheduler's ``time/`` metrics (printed at the end of a run)."""
+    out = {}
+    for key in TIMING_KEYS:
+        values = sorted(h[key] for h in history if key in h)
+        if values:
+            out[key] = values[len(values) // 2]
+    return out
 
 
 def _mean_return(history: list[dict[str, float]], first: bool) -> float:
@@ -116,6 +137,7 @@ def run_training(
         sft=sft_info,
         sft_eval=sft_eval,
         params=trainer.policy.parameter_counts(),
+        timing=_median_timing(trainer.history),
     )
     print_table(
         f"embodied-rl: {cfg.algo.name} on {cfg.env.name}", summary_rows(cfg, summary), console=console
@@ -225,6 +247,17 @@ def summary_rows(cfg: TrainConfig, s: RunSummary) -> list[tuple[str, str]]:
         ("tensorboard", f"tensorboard --logdir {s.run_dir / 'tb'}" if cfg.log.tensorboard else "off"),
         ("video", str(s.video) if s.video else "none"),
     ]
+    if s.timing:
+        t = s.timing
+        rows.append(
+            (
+                f"rollout scheduler ({cfg.scheduler.stages} stage(s), {cfg.scheduler.placement}, "
+                f"{cfg.scheduler.backend})",
+                f"env busy {100 * t['time/env_busy_frac']:.0f}%, inference busy "
+                f"{100 * t['time/inference_busy_frac']:.0f}%; speedup {t['time/pipeline_speedup']:.2f}x of "
+                f"ceiling {t['time/pipeline_ceiling']:.2f}x ({100 * t['time/pipeline_efficiency']:.0f}%), medians",
+            )
+        )
     if not s.finished:
         rows.append(("status", f"stopped early; continue with: embodied-rl train --resume {s.run_dir}"))
     return rows

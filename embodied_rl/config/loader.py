@@ -197,6 +197,9 @@ def check(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
     if cfg.sft.lr_schedule not in LR_SCHEDULES:
         yield "sft.lr_schedule", f"must be one of {LR_SCHEDULES}, got {cfg.sft.lr_schedule!r}"
     yield from _check_held_out_seeds(cfg)
+    from embodied_rl.scheduler.placement import check_scheduler
+
+    yield from check_scheduler(cfg.scheduler, cfg.env.num_envs, cfg.device)
     yield from cfg.algo.check(cfg) if hasattr(cfg.algo, "check") else ()
     yield from cfg.policy.check(cfg) if hasattr(cfg.policy, "check") else ()
 

@@ -162,6 +162,39 @@ class SFTConfig:
     cheap synthetic env as a curriculum); their observations must have the training env's keys."""
 
 
+PLACEMENTS = ("collocated", "disaggregated", "hybrid")
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class SchedulerConfig:
+    """How rollouts are collected: the synchronous reference or the pipelined scheduler."""
+
+    stages: int = 1
+    """Pipeline stages S: 1 = the synchronous collector (envs in this process); S >= 2 splits the
+    envs into S env-worker processes so one stage simulates while another runs inference."""
+    placement: str = "collocated"
+    """collocated (all share every core/device in turn), disaggregated (env workers on env_cpus,
+    inference + training on policy_cpus), hybrid (env workers on env_cpus, inference on policy_cpus,
+    training on all cores)."""
+    backend: str = "local"
+    """local (processes on this machine, the default) or ray (env workers as Ray actors)."""
+    env_cpus: list[int] = field(default_factory=list)
+    """CPU cores for the env workers (disaggregated / hybrid); empty = all."""
+    policy_cpus: list[int] = field(default_factory=list)
+    """CPU cores for inference (and training when disaggregated); empty = all."""
+    worker_threads: int = 1
+    """torch threads inside each env worker."""
+    worker_timeout_s: float = 120.0
+    """An env worker that does not answer a step/reset in this time is killed and restarted."""
+    worker_start_timeout_s: float = 600.0
+    """Time allowed for an env worker to build its env (simulators load assets)."""
+    max_restarts: int = 10
+    """Env-worker restarts allowed in a run before it stops with an error."""
+    ray_address: str = ""
+    """Ray backend: address of an existing cluster (ray.init(address=...)); empty = start a local one."""
+
+
 @dataclass
 class TrainConfig:
     """A whole training run."""
@@ -180,6 +213,8 @@ class TrainConfig:
     """Evaluation."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """Optional SFT warm start before RL."""
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    """Rollout scheduling: synchronous or pipelined stages, placement, backend."""
     name: str = ""
     """Experiment name (defaults to the config file's stem)."""
     total_env_steps: int = 100_000

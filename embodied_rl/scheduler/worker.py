@@ -64,7 +64,8 @@ def to_numpy(tree: Any) -> Any:
 def to_torch(tree: Any) -> Any:
     """Inverse of :func:`to_numpy` for numeric arrays (strings and objects stay as they are)."""
     if isinstance(tree, np.ndarray) and tree.dtype.kind in "biuf":
-        return torch.from_numpy(tree)
+        # Arrays read zero-copy from Ray's object store are read-only; torch needs its own copy then.
+        return torch.from_numpy(tree if tree.flags.writeable else tree.copy())
     if isinstance(tree, dict):
         return {k: to_torch(v) for k, v in tree.items()}
     if isinstance(tree, (tuple, list)):
@@ -184,6 +185,12 @@ class EnvWorker:
     # ---- life cycle ----------------------------------------------------------------------
 
     def start(self) -> EnvWorker:
+        """Spawn the process and wait until its env is built."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Spawn the process without waiting (start several workers at once, then wait_ready)."""
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
@@ -193,6 +200,8 @@ class EnvWorker:
         child.close()
         self._shared = None
         self._pending = "start"
+
+    def wait_ready(self) -> EnvWorker:
         msg = self._recv(self.start_timeout_s, "start")
         self.spec, self.num_envs = msg[1], msg[2]
         return self

@@ -39,6 +39,9 @@ from embodied_rl.logging import MetricLogger, TrainProgress
 from embodied_rl.policies import build_policy
 from embodied_rl.rollout.buffer import Batch, RolloutBuffer
 from embodied_rl.rollout.collector import RolloutStats, SyncCollector
+from embodied_rl.scheduler import PipelinedCollector, start_env_workers, uses_workers
+from embodied_rl.scheduler.placement import PlacementPlan
+from embodied_rl.scheduler.timing import rollout_time_metrics
 from embodied_rl.seeding import training_env_seed
 
 
@@ -69,8 +72,15 @@ class OnPolicyTrainer(ABC):
             torch.set_num_threads(cfg.torch_threads)
         seed_everything(cfg.seed)
         self.device = torch.device(cfg.device)
-        self.env = EpisodeStatistics(make(cfg.env.name, num_envs=cfg.env.num_envs, **cfg.env.kwargs))
-        self.spec = env_spec(self.env)
+        self.placement = PlacementPlan.from_config(cfg.scheduler, cfg.torch_threads)
+        workers: list[Any] = []
+        self.env: Any = None
+        if uses_workers(cfg.scheduler):  # pipelined stages: the envs live in env workers
+            workers = start_env_workers(cfg.env.name, cfg.env.num_envs, cfg.env.kwargs, cfg.scheduler)
+            self.spec = workers[0].spec
+        else:
+            self.env = EpisodeStatistics(make(cfg.env.name, num_envs=cfg.env.num_envs, **cfg.env.kwargs))
+            self.spec = env_spec(self.env)
         self.policy = build_policy(cfg.policy, self.spec).to(self.device)
         if cfg.policy.pretrained:
             self.load_pretrained(cfg.policy.pretrained)
@@ -81,7 +91,17 @@ class OnPolicyTrainer(ABC):
             self.param_groups(), lr=self.algo.lr, eps=self.algo.adam_eps, fused=True
         )
         self.buffer = RolloutBuffer(self.algo.num_steps, cfg.env.num_envs, self.device)
-        self.collector = SyncCollector(self.env, self.policy, cfg.env.name, autocast=self.autocast)
+        self.collector: SyncCollector | PipelinedCollector
+        if workers:
+            self.collector = PipelinedCollector(
+                workers,
+                self.policy,
+                cfg.env.name,
+                autocast=self.autocast,
+                max_restarts=cfg.scheduler.max_restarts,
+            )
+        else:
+            self.collector = SyncCollector(self.env, self.policy, cfg.env.name, autocast=self.autocast)
         self.global_step = 0
         self.update = 0
         self.last_checkpoint: Path | None = None
@@ -223,7 +243,10 @@ class OnPolicyTrainer(ABC):
     def train_one_update(self) -> dict[str, float]:
         t0 = time.perf_counter()
         self.policy.train()
+        self.placement.enter_rollout()
+        self.collector.policy_version = self.update  # the weights acting now: after `update` updates
         batch, stats, extra = self.rollout()
+        self.placement.enter_training()
         t1 = time.perf_counter()
         lr_factor = self.current_lr_factor()
         for group in self.optimizer.param_groups:
@@ -242,6 +265,11 @@ class OnPolicyTrainer(ABC):
             metrics["rollout/success_rate"] = float(np.mean(stats.episode_successes))
         for key, counts in stats.episode_events.items():
             metrics[f"rollout/{key}_per_episode"] = float(np.mean(counts))
+        metrics["rollout/policy_version"] = float(stats.policy_version)
+        if self.cfg.scheduler.stages > 1 or stats.workers_restarted or stats.episodes_dropped:
+            metrics["rollout/workers_restarted"] = float(stats.workers_restarted)
+            metrics["rollout/episodes_dropped"] = float(stats.episodes_dropped)
+        metrics.update(rollout_time_metrics(stats))
         metrics.update(
             {
                 "time/rollout_s": t1 - t0,
@@ -325,4 +353,4 @@ class OnPolicyTrainer(ABC):
         return path
 
     def close(self) -> None:
-        self.env.close()
+        self.collector.close()

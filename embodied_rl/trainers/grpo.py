@@ -79,6 +79,9 @@ class GRPOTrainer(OnPolicyTrainer):
             if self.algo.filter_groups
             else torch.ones_like(returns, dtype=torch.bool)
         )
+        if stats.dropped_envs:  # an env worker failed: its groups have no fair baseline
+            for i in stats.dropped_envs:
+                keep[(i // g) * g : (i // g + 1) * g] = False
         self.buffer.mask &= keep.to(self.buffer.mask.device)[None]
         extra = {
             "rollout/groups_with_signal": float(keep.float().mean()),

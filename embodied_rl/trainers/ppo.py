@@ -93,7 +93,9 @@ class PPOTrainer(OnPolicyTrainer):
             if var_returns > 0
             else torch.tensor(float("nan"))
         )
-        return buf.to_batch(advantages, returns), stats, {"train/explained_variance": float(explained)}
+        # Steps of episodes dropped after an env-worker fault are masked out.
+        batch = buf.to_batch(advantages, returns, use_mask=not bool(buf.mask.all()))
+        return batch, stats, {"train/explained_variance": float(explained)}
 
     def loss(self, mb: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         log_prob, entropy, value = self.policy.evaluate(mb.obs, mb.actions, mb.extras)

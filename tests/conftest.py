@@ -6,7 +6,7 @@ import pytest
 
 from embodied_rl.config import TrainConfig, load_config
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "experiment"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "experiment"
 
 
 @pytest.fixture
