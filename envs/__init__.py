@@ -87,6 +87,17 @@ register_gymnasium(
     family="toy",
     description="Move a point to the target the instruction names (continuous, language; image_size=N adds pixels).",
 )
+gym.register(
+    "embodied_rl/SyntheticCompute-v0",
+    entry_point="embodied_rl.envs.toy:SyntheticCompute",
+    max_episode_steps=50,
+)
+register_gymnasium(
+    "SyntheticCompute-v0",
+    gym_id="embodied_rl/SyntheticCompute-v0",
+    family="toy",
+    description="Burns work=N rounds of a 128x128 matvec per step (the pipeline benchmark's simulator).",
+)
 
 
 # Tool environments (envs/tools): multi-turn tool use, text actions, verifiable answers.

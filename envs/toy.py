@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
 
 CELL = 4
@@ -175,3 +176,56 @@ def point_reach_expert(
         rng = rng or np.random.default_rng()
         action = np.clip(action + noise * rng.standard_normal(action.shape), -1.0, 1.0)
     return action.astype(np.float32)
+
+
+class SyntheticCompute(gym.Env):
+    """A simulator stand-in that burns a configurable amount of CPU per step (no sleeping).
+
+    Description:
+        Each step runs ``work`` rounds of ``x = tanh(W @ x)`` on a 128-vector with a fixed
+        128x128 matrix (torch, single-threaded inside env workers), so its cost is real
+        compute and scales linearly with ``work``. Used by the pipeline benchmark to set the
+        simulation time T_s against the policy's inference time T_i.
+    Observation:
+        ``state`` = the first ``obs_dim`` entries of ``x`` (float32); with ``image_size=S > 0``
+        instead an ``S x S`` RGB image (uint8) tiled from ``x``, for pixel policies.
+    Actions:
+        ``[-1, 1]^act_dim``; the action is added to ``x`` before the rounds.
+    Reward and success:
+        ``-mean(action^2)``, never terminates; the registered version truncates after 50 steps.
+    """
+
+    def __init__(self, work: int = 100, obs_dim: int = 16, act_dim: int = 4, image_size: int = 0) -> None:
+        if work < 0:
+            raise ValueError(f"work must be >= 0, got {work}")
+        self.work = work
+        self.image_size = image_size
+        if image_size > 0:
+            self.observation_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        else:
+            self.observation_space = spaces.Box(-1.0, 1.0, (obs_dim,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+        gen = torch.Generator().manual_seed(0)
+        self._w = torch.randn(128, 128, generator=gen) / 128**0.5
+        self._x = torch.zeros(128)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self._x = torch.from_numpy(self.np_random.uniform(-1, 1, 128).astype(np.float32))
+        return self._obs(), {}
+
+    def _obs(self) -> np.ndarray:
+        x = self._x.numpy()
+        if self.image_size > 0:
+            pixels = np.resize((x + 1.0) * 127.5, self.observation_space.shape)
+            return pixels.astype(np.uint8)
+        return x[: self.observation_space.shape[0]].copy()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        a = np.asarray(action, dtype=np.float32)
+        x = self._x.clone()
+        x[: a.shape[0]] += torch.from_numpy(a)
+        for _ in range(self.work):
+            x = torch.tanh(self._w @ x)
+        self._x = x
+        return self._obs(), float(-np.mean(a**2)), False, False, {}

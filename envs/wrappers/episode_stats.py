@@ -10,7 +10,14 @@ import torch
 from embodied_rl.envs.core import env_idx_to_mask
 from embodied_rl.envs.wrappers.base import find_env_spec
 
-COUNTED_EVENTS = ("invalid_action", "tool_call", "tool_error", "action_clipped", "action_nonfinite", "sim_error")
+COUNTED_EVENTS = (
+    "invalid_action",
+    "tool_call",
+    "tool_error",
+    "action_clipped",
+    "action_nonfinite",
+    "sim_error",
+)
 """Boolean per-step ``info`` flags counted per episode when an env reports them."""
 
 

@@ -97,3 +97,23 @@ def test_rollout_time_metrics_hand_worked() -> None:
     assert m["time/pipeline_efficiency"] == pytest.approx(1.6)
     assert m["time/stage1_env_busy_frac"] == pytest.approx(0.8)
     assert rollout_time_metrics(RolloutStats()) == {}
+
+
+def test_synthetic_compute_cost_grows_with_work() -> None:
+    import time
+
+    import torch
+    from embodied_rl.envs import make
+
+    def step_time(work: int) -> float:
+        env = make("SyntheticCompute-v0", num_envs=1, work=work, image_size=8)
+        env.reset(seed=0)
+        start = time.perf_counter()
+        for _ in range(5):
+            obs, *_ = env.step(torch.zeros(1, 4))
+        env.close()
+        (image,) = obs["images"].values()
+        assert image.shape == (1, 8, 8, 3) and image.dtype == torch.uint8
+        return time.perf_counter() - start
+
+    assert step_time(2000) > 5 * step_time(0)
