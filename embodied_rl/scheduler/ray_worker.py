@@ -19,7 +19,7 @@ import gymnasium as gym
 import torch
 
 from embodied_rl.envs.core import EnvSpec, Obs
-from embodied_rl.scheduler.worker import EnvWorkerError, to_numpy, to_torch
+from embodied_rl.scheduler.worker import EnvWorkerError, WorkerBase, to_numpy, to_torch
 
 
 class _EnvActor:
@@ -66,28 +66,12 @@ def init_ray(address: str = "", num_cpus: int | None = None) -> None:
             ray.init(num_cpus=num_cpus, **kwargs)
 
 
-class RayEnvWorker:
+class RayEnvWorker(WorkerBase):
     """One env group as a Ray actor (see the module doc); same methods as :class:`EnvWorker`."""
 
-    def __init__(
-        self,
-        factory: Callable[[], gym.vector.VectorEnv],
-        timeout_s: float = 60.0,
-        start_timeout_s: float = 300.0,
-        threads: int = 1,
-        cpus: list[int] | None = None,
-        name: str = "env worker",
-        max_restarts: int = 10,
-    ) -> None:
-        self.factory = factory
-        self.timeout_s = timeout_s
-        self.start_timeout_s = start_timeout_s
-        self.threads = threads
-        self.cpus = cpus
-        self.name = name
+    def __init__(self, *args: Any, max_restarts: int = 10, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.max_restarts = max_restarts
-        self.spec: EnvSpec | None = None
-        self.num_envs = 0
         self._actor: Any = None
         self._ref: Any = None
         self._ready: Any = None
@@ -104,10 +88,6 @@ class RayEnvWorker:
     def wait_ready(self) -> RayEnvWorker:
         self.spec, self.num_envs = self._get(self._ready, self.start_timeout_s, "start")
         return self
-
-    def start(self) -> RayEnvWorker:
-        self.launch()
-        return self.wait_ready()
 
     @property
     def alive(self) -> bool:

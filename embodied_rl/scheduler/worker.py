@@ -152,13 +152,8 @@ def _serve(
         env.close()
 
 
-class EnvWorker:
-    """One env group in its own ``spawn``-ed process (the local backend's env worker).
-
-    ``reset_async``/``step_async`` send a command and return at once; ``*_wait`` block
-    for the answer up to ``timeout_s``. ``start()`` waits up to ``start_timeout_s`` for
-    the env to be built (simulators can take a while to load assets).
-    """
+class WorkerBase:
+    """What every env worker (local process or Ray actor) is configured with."""
 
     def __init__(
         self,
@@ -177,17 +172,33 @@ class EnvWorker:
         self.name = name
         self.spec: EnvSpec | None = None
         self.num_envs = 0
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def wait_ready(self) -> WorkerBase:
+        raise NotImplementedError
+
+    def start(self) -> WorkerBase:
+        """Launch the worker and wait until its env is built."""
+        self.launch()
+        return self.wait_ready()
+
+
+class EnvWorker(WorkerBase):
+    """One env group in its own ``spawn``-ed process (the local backend's env worker).
+
+    ``reset_async``/``step_async`` send a command and return at once; ``*_wait`` block
+    for the answer up to ``timeout_s``. ``start()`` waits up to ``start_timeout_s`` for
+    the env to be built (simulators can take a while to load assets).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._proc: Any = None
         self._conn: Any = None
         self._shared: Any = None
         self._pending: str | None = None
-
-    # ---- life cycle ----------------------------------------------------------------------
-
-    def start(self) -> EnvWorker:
-        """Spawn the process and wait until its env is built."""
-        self.launch()
-        return self.wait_ready()
 
     def launch(self) -> None:
         """Spawn the process without waiting (start several workers at once, then wait_ready)."""
