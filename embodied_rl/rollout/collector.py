@@ -68,7 +68,34 @@ class RolloutStats:
                 self.episode_events.setdefault(key, []).extend(episode[key].tolist())
 
 
-class SyncCollector:
+class PolicyActing:
+    """What every collector shares: the policy, how it is called, and the weights' version."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        env_name: str = "env",
+        autocast: Callable[[], Any] = contextlib.nullcontext,
+        deterministic: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.env_name = env_name
+        self.autocast = autocast
+        self.deterministic = deterministic
+        self.policy_version = 0
+        """Version of the policy weights acting now (the trainer bumps it after each update)."""
+
+    def _act(self, obs: Obs, stats: RolloutStats) -> Any:
+        """``policy.act`` on a batch (obs checked finite), its time added to ``stats.inference_time``."""
+        check_finite(obs, f"env '{self.env_name}'")
+        start = time.perf_counter()
+        with self.autocast():
+            out = self.policy.act(obs, deterministic=self.deterministic)
+        stats.inference_time += time.perf_counter() - start
+        return out
+
+
+class SyncCollector(PolicyActing):
     """Steps a contract vector env with a policy and fills rollout buffers."""
 
     def __init__(
@@ -79,14 +106,9 @@ class SyncCollector:
         autocast: Callable[[], Any] = contextlib.nullcontext,
         deterministic: bool = False,
     ) -> None:
+        super().__init__(policy, env_name, autocast, deterministic)
         self.env = env
-        self.policy = policy
-        self.env_name = env_name
-        self.autocast = autocast
-        self.deterministic = deterministic
         self.obs: Obs | None = None
-        self.policy_version = 0
-        """Version of the policy weights acting now (the trainer bumps it after each update)."""
 
     @property
     def num_envs(self) -> int:
@@ -98,14 +120,6 @@ class SyncCollector:
     def reset(self, seed: int | list[int] | None = None) -> Obs:
         self.obs, _ = self.env.reset(seed=seed)
         return self.obs
-
-    def _act(self, obs: Obs, stats: RolloutStats) -> Any:
-        check_finite(obs, f"env '{self.env_name}'")
-        start = time.perf_counter()
-        with self.autocast():
-            out = self.policy.act(obs, deterministic=self.deterministic)
-        stats.inference_time += time.perf_counter() - start
-        return out
 
     def _step(self, actions: Any, stats: RolloutStats) -> tuple:
         start = time.perf_counter()

@@ -29,7 +29,7 @@ import torch
 from embodied_rl.envs.core import EnvSpec, Obs, check_finite
 from embodied_rl.policies.core import Policy
 from embodied_rl.rollout.buffer import RolloutBuffer
-from embodied_rl.rollout.collector import RolloutStats
+from embodied_rl.rollout.collector import PolicyActing, RolloutStats
 from embodied_rl.scheduler.worker import EnvWorker, EnvWorkerError
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _stage_seeds(seed: int | list[int] | None, rows: slice) -> int | list[int] |
     return list(seed[rows])
 
 
-class PipelinedCollector:
+class PipelinedCollector(PolicyActing):
     """Steps S env-worker stages with one policy and fills rollout buffers (PPO and GRPO)."""
 
     def __init__(
@@ -73,15 +73,10 @@ class PipelinedCollector:
     ) -> None:
         if not workers:
             raise ValueError("a pipelined collector needs at least one env worker")
+        super().__init__(policy, env_name, autocast, deterministic)
         self.workers = workers
-        self.policy = policy
-        self.env_name = env_name
-        self.autocast = autocast
-        self.deterministic = deterministic
         self.max_restarts = max_restarts
         self.restarts = 0
-        self.policy_version = 0
-        """Version of the policy weights acting now (the trainer bumps it after each update)."""
         bounds = [0]
         for w in workers:
             if w.num_envs == 0:
@@ -138,12 +133,7 @@ class PipelinedCollector:
 
     def _launch(self, k: int, stats: RolloutStats) -> Any:
         """Policy on stage ``k``'s current obs, then send its actions (returns the policy output)."""
-        obs = self.obs[k]
-        check_finite(obs, f"env '{self.env_name}'")
-        start = time.perf_counter()
-        with self.autocast():
-            out = self.policy.act(obs, deterministic=self.deterministic)
-        stats.inference_time += time.perf_counter() - start
+        out = self._act(self.obs[k], stats)
         self.workers[k].step_async(out.actions)
         return out
 
