@@ -8,16 +8,20 @@ import gymnasium as gym
 import numpy as np
 import torch
 from embodied_rl.envs.core import index_obs, obs_to_numpy
+from gymnasium.envs.registration import EnvSpec
 
 
 class SingleEnvView(gym.Env):
     """Expose a ``num_envs=1`` contract env as a plain ``gymnasium.Env`` with numpy obs.
 
     On a finished step the view returns the episode's final observation (from
-    ``info["final_obs"]``), as a single env would.
+    ``info["final_obs"]``), as a single env would. ``nondeterministic=True``
+    declares (through ``spec.nondeterministic``, as Gymnasium does) a simulator
+    whose seeded reset or step is not reproducible, so ``check_env`` skips its
+    determinism checks for it and runs all the others.
     """
 
-    def __init__(self, vector_env: gym.vector.VectorEnv) -> None:
+    def __init__(self, vector_env: gym.vector.VectorEnv, nondeterministic: bool = False) -> None:
         if vector_env.num_envs != 1:
             raise ValueError("SingleEnvView needs num_envs=1")
         self.vector_env = vector_env
@@ -25,6 +29,8 @@ class SingleEnvView(gym.Env):
         self.action_space = vector_env.single_action_space
         self.metadata = dict(vector_env.metadata)
         self.render_mode = getattr(vector_env, "render_mode", None)
+        if nondeterministic:
+            self.spec = EnvSpec(id="SingleEnvView-v0", nondeterministic=True)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)

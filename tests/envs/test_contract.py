@@ -86,6 +86,18 @@ def test_gymnasium_check_env_single_view(name: str) -> None:
         view.close()
 
 
+def test_single_view_declares_nondeterminism_through_its_spec() -> None:
+    """Gymnasium's check_env reads spec.nondeterministic to skip its determinism checks."""
+    plain = SingleEnvView(make("CartPole-v1", num_envs=1))
+    flagged = SingleEnvView(make("CartPole-v1", num_envs=1), nondeterministic=True)
+    try:
+        assert plain.spec is None
+        assert flagged.spec is not None and flagged.spec.nondeterministic is True
+    finally:
+        plain.close()
+        flagged.close()
+
+
 def test_check_vector_env_catches_a_broken_env() -> None:
     """The contract check is not vacuous: a wrong spec fails it."""
     env = make("CartPole-v1", num_envs=2)

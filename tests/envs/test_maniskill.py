@@ -33,16 +33,7 @@ def sync(name: str, num_envs: int = 1, **kwargs):
     return make(name, num_envs=num_envs, vectorization="sync", **kwargs)
 
 
-def _task_param(task: str):
-    if task in NONDETERMINISTIC_RESET:
-        reason = (
-            "ManiSkill's reset of this task depends on the previous episode (check_env's determinism check)"
-        )
-        return pytest.param(task, marks=pytest.mark.xfail(strict=True, reason=reason))
-    return task
-
-
-@pytest.mark.parametrize("task", [_task_param(t) for t in sorted(OFFLINE_TASKS)])
+@pytest.mark.parametrize("task", sorted(OFFLINE_TASKS))
 def test_every_offline_task_passes_the_contract_and_check_env(task: str) -> None:
     """Each offline task: our vector contract (2 envs, sync) and Gymnasium's checker (single view)."""
     name = f"ManiSkill-{task}"
@@ -57,9 +48,13 @@ def test_every_offline_task_passes_the_contract_and_check_env(task: str) -> None
         assert torch.isfinite(obs["state"]).all() and obs["instruction"][0]
     finally:
         env.close()
-    view = SingleEnvView(sync(name))
+    # ManiSkill's reset of these tasks depends on the previous episode some of the time:
+    # declared nondeterministic, so check_env runs every check but the determinism ones.
+    # (A view with a spec would be re-made by check_env's close check; it has no entry point.)
+    nondeterministic = task in NONDETERMINISTIC_RESET
+    view = SingleEnvView(sync(name), nondeterministic=nondeterministic)
     try:
-        check_env(view, skip_render_check=True)
+        check_env(view, skip_render_check=True, skip_close_check=nondeterministic)
     finally:
         view.close()
 
