@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class RunSummary:
     """Median scheduler timing metrics over the run (``time/pipeline_speedup``, ...)."""
     sft: dict[str, float] | None = None
     sft_eval: EvalResult | None = None
+    trainer_pid: int = field(default_factory=os.getpid)
+    """Process the trainer ran in (a Ray actor's with ``scheduler.backend=ray``)."""
 
 
 def build_trainer(cfg: TrainConfig, run_dir: str | Path | None = None) -> OnPolicyTrainer:
@@ -104,7 +107,52 @@ def run_training(
     stop_after_updates: int | None = None,
     console: Console | None = None,
 ) -> RunSummary:
-    """Train (or resume) a run, then evaluate it, record a video and print a summary table."""
+    """Train (or resume) a run, then evaluate it, record a video and print a summary table.
+
+    With ``scheduler.backend=ray`` (and ``scheduler.trainer_actor``) all of it runs inside a
+    Ray actor; this process only waits for the summary and prints it.
+    """
+    if cfg.scheduler.backend == "ray" and cfg.scheduler.trainer_actor:
+        summary = train_in_ray_actor(cfg, resume_dir, stop_after_updates)
+    else:
+        summary = train_and_summarize(cfg, resume_dir, stop_after_updates)
+    print_table(
+        f"embodied-rl: {cfg.algo.name} on {cfg.env.name}", summary_rows(cfg, summary), console=console
+    )
+    return summary
+
+
+def train_in_ray_actor(
+    cfg: TrainConfig, resume_dir: str | Path | None, stop_after_updates: int | None
+) -> RunSummary:
+    """:func:`train_and_summarize` in a Ray actor (the trainer); env and inference actors start from it.
+
+    The actor works in this process's directory, so relative paths (run_dir, demos) mean the
+    same; on a multi-machine cluster that directory must be on a shared file system.
+    """
+    import ray
+
+    from embodied_rl.scheduler.ray_worker import init_ray
+
+    init_ray(cfg.scheduler.ray_address)
+    trainer = ray.remote(_TrainerActor).options(num_cpus=0, max_restarts=0).remote(os.getcwd())
+    return ray.get(trainer.run.remote(cfg, resume_dir, stop_after_updates))
+
+
+class _TrainerActor:
+    """The trainer as a Ray actor (wrapped by ``ray.remote`` in :func:`train_in_ray_actor`)."""
+
+    def __init__(self, cwd: str) -> None:
+        os.chdir(cwd)
+
+    def run(self, cfg: TrainConfig, resume_dir: str | Path | None, stop: int | None) -> RunSummary:
+        return train_and_summarize(cfg, resume_dir, stop)  # its trainer_pid is this actor's
+
+
+def train_and_summarize(
+    cfg: TrainConfig, resume_dir: str | Path | None = None, stop_after_updates: int | None = None
+) -> RunSummary:
+    """The run itself: (resume or SFT), train, final evaluation and video; returns the summary."""
     trainer = build_trainer(cfg, run_dir=resume_dir)
     sft_info: dict[str, float] | None = None
     sft_eval: EvalResult | None = None
@@ -138,9 +186,6 @@ def run_training(
         sft_eval=sft_eval,
         params=trainer.policy.parameter_counts(),
         timing=_median_timing(trainer.history),
-    )
-    print_table(
-        f"embodied-rl: {cfg.algo.name} on {cfg.env.name}", summary_rows(cfg, summary), console=console
     )
     return summary
 

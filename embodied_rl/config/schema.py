@@ -164,6 +164,7 @@ class SFTConfig:
 
 PLACEMENTS = ("collocated", "disaggregated", "hybrid")
 BACKENDS = ("local", "ray")
+INFERENCE_MODES = ("auto", "trainer", "worker")
 
 
 @dataclass
@@ -178,7 +179,8 @@ class SchedulerConfig:
     inference + training on policy_cpus), hybrid (env workers on env_cpus, inference on policy_cpus,
     training on all cores)."""
     backend: str = "local"
-    """local (processes on this machine, the default) or ray (env workers as Ray actors)."""
+    """local (processes on this machine, the default) or ray (env workers, inference and the trainer
+    as Ray actors)."""
     env_cpus: list[int] = field(default_factory=list)
     """CPU cores for the env workers (disaggregated / hybrid); empty = all."""
     policy_cpus: list[int] = field(default_factory=list)
@@ -193,6 +195,14 @@ class SchedulerConfig:
     """Env-worker restarts allowed in a run before it stops with an error."""
     ray_address: str = ""
     """Ray backend: address of an existing cluster (ray.init(address=...)); empty = start a local one."""
+    inference: str = "auto"
+    """Where rollout inference runs: trainer (in the trainer's process), worker (its own process, or
+    Ray actor, with the trainer's weights shipped to it before each rollout), auto (worker with the
+    Ray backend, trainer otherwise)."""
+    inference_device: str = ""
+    """Device of the inference worker (e.g. cuda:1); empty = the run's device."""
+    trainer_actor: bool = True
+    """Ray backend: run the trainer itself as a Ray actor (the driver only waits and prints)."""
 
 
 @dataclass

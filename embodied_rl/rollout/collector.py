@@ -92,6 +92,9 @@ class PolicyActing:
         with self.autocast():
             out = self.policy.act(obs, deterministic=self.deterministic)
         stats.inference_time += time.perf_counter() - start
+        served = getattr(self.policy, "served_version", None)  # an inference worker says which weights acted
+        if served is not None:
+            stats.policy_version = served
         return out
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from embodied_rl.config.schema import BACKENDS, PLACEMENTS, SchedulerConfig
+from embodied_rl.config.schema import BACKENDS, INFERENCE_MODES, PLACEMENTS, SchedulerConfig
 
 
 def available_cpus() -> set[int]:
@@ -73,6 +73,13 @@ def check_scheduler(
         elif set(cfg.env_cpus) & set(cfg.policy_cpus):
             shared = sorted(set(cfg.env_cpus) & set(cfg.policy_cpus))
             yield "scheduler.policy_cpus", f"must not share cores with env_cpus ({shared} are in both)"
+    if cfg.inference not in INFERENCE_MODES:
+        yield "scheduler.inference", f"must be one of {INFERENCE_MODES}, got {cfg.inference!r}"
+    if cfg.inference_device:
+        try:
+            torch.device(cfg.inference_device)
+        except RuntimeError as err:
+            yield "scheduler.inference_device", f"not a torch device: {err}"
     if cfg.worker_threads < 1:
         yield "scheduler.worker_threads", f"must be >= 1, got {cfg.worker_threads}"
     if cfg.worker_timeout_s <= 0 or cfg.worker_start_timeout_s <= 0:

@@ -53,7 +53,8 @@ class StageEnvFactory:
 def to_numpy(tree: Any) -> Any:
     """Torch tensors in a nested dict/list/tuple -> numpy arrays (cheap to pickle by value)."""
     if isinstance(tree, torch.Tensor):
-        return tree.detach().cpu().numpy()
+        # numpy has no bfloat16: those stay tensors (pickled through shared memory).
+        return tree.detach().cpu() if tree.dtype == torch.bfloat16 else tree.detach().cpu().numpy()
     if isinstance(tree, dict):
         return {k: to_numpy(v) for k, v in tree.items()}
     if isinstance(tree, (tuple, list)):

@@ -39,7 +39,14 @@ from embodied_rl.logging import MetricLogger, TrainProgress
 from embodied_rl.policies import build_policy
 from embodied_rl.rollout.buffer import Batch, RolloutBuffer
 from embodied_rl.rollout.collector import RolloutStats, SyncCollector
-from embodied_rl.scheduler import PipelinedCollector, start_env_workers, uses_workers
+from embodied_rl.scheduler import (
+    PipelinedCollector,
+    RemotePolicy,
+    start_env_workers,
+    start_inference_worker,
+    uses_inference_worker,
+    uses_workers,
+)
 from embodied_rl.scheduler.placement import PlacementPlan
 from embodied_rl.scheduler.timing import rollout_time_metrics
 from embodied_rl.seeding import training_env_seed
@@ -91,17 +98,29 @@ class OnPolicyTrainer(ABC):
             self.param_groups(), lr=self.algo.lr, eps=self.algo.adam_eps, fused=True
         )
         self.buffer = RolloutBuffer(self.algo.num_steps, cfg.env.num_envs, self.device)
+        # The policy that acts in rollouts: this one, or a copy in an inference worker (synced per rollout).
+        self.remote: RemotePolicy | None = None
+        if uses_inference_worker(cfg.scheduler):
+            try:
+                self.remote = start_inference_worker(
+                    cfg.policy, self.spec, cfg.scheduler, cfg.device, cfg.precision, max(cfg.torch_threads, 1)
+                )
+            except BaseException:
+                for w in workers:
+                    w.kill()
+                raise
+        acting: Any = self.remote or self.policy
         self.collector: SyncCollector | PipelinedCollector
         if workers:
             self.collector = PipelinedCollector(
                 workers,
-                self.policy,
+                acting,
                 cfg.env.name,
                 autocast=self.autocast,
                 max_restarts=cfg.scheduler.max_restarts,
             )
         else:
-            self.collector = SyncCollector(self.env, self.policy, cfg.env.name, autocast=self.autocast)
+            self.collector = SyncCollector(self.env, acting, cfg.env.name, autocast=self.autocast)
         self.global_step = 0
         self.update = 0
         self.last_checkpoint: Path | None = None
@@ -245,6 +264,8 @@ class OnPolicyTrainer(ABC):
         self.policy.train()
         self.placement.enter_rollout()
         self.collector.policy_version = self.update  # the weights acting now: after `update` updates
+        if self.remote is not None:  # weight sync: ship this version to the inference worker
+            self.remote.sync(self.policy, self.update)
         batch, stats, extra = self.rollout()
         self.placement.enter_training()
         t1 = time.perf_counter()
@@ -270,6 +291,8 @@ class OnPolicyTrainer(ABC):
             metrics["rollout/workers_restarted"] = float(stats.workers_restarted)
             metrics["rollout/episodes_dropped"] = float(stats.episodes_dropped)
         metrics.update(rollout_time_metrics(stats))
+        if self.remote is not None:
+            metrics["time/weight_sync_s"] = self.remote.sync_time
         metrics.update(
             {
                 "time/rollout_s": t1 - t0,
@@ -354,3 +377,5 @@ class OnPolicyTrainer(ABC):
 
     def close(self) -> None:
         self.collector.close()
+        if self.remote is not None:
+            self.remote.close()

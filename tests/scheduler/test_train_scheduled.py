@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -52,11 +53,15 @@ def local_ray():
 
 @pytest.mark.slow
 def test_ray_backend_trains_a_few_iterations(make_cfg, local_ray) -> None:
+    """Env workers, inference and the trainer all as Ray actors; weights shipped before each rollout."""
     cfg = make_cfg("quickstart", *SMALL, "scheduler.stages=2", "scheduler.backend=ray")
     summary = run_training(cfg)
     assert summary.finished and summary.env_steps >= 512
+    assert summary.trainer_pid != os.getpid()  # the trainer ran in its actor
     rows = [r for r in read_metrics(summary.run_dir) if "time/pipeline_speedup" in r]
     assert len(rows) == 4
+    assert [r["rollout/policy_version"] for r in rows] == [0, 1, 2, 3]  # as reported by the inference actor
+    assert all(r["time/weight_sync_s"] > 0 for r in rows)
 
 
 @pytest.mark.slow
