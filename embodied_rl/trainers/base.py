@@ -105,9 +105,11 @@ class OnPolicyTrainer(ABC):
                 self.remote = start_inference_worker(
                     cfg.policy, self.spec, cfg.scheduler, cfg.device, cfg.precision, max(cfg.torch_threads, 1)
                 )
-            except BaseException:
+            except BaseException:  # nothing started so far is left running
                 for w in workers:
                     w.kill()
+                if self.env is not None:
+                    self.env.close()
                 raise
         acting: Any = self.remote or self.policy
         self.collector: SyncCollector | PipelinedCollector
