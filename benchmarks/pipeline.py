@@ -7,7 +7,10 @@ For each pair (an env and a policy from the policy module):
   vector step of all N envs) and T_i (inference seconds per vector step), and so the ceiling
   ``(T_s + T_i) / max(T_s, T_i)``.
 - ``S=2``, ``S=4``: :class:`PipelinedCollector` with the N envs split into S env-worker processes
-  (spawn, shared-memory observations), inference in this process.
+  (spawn, shared-memory observations), inference in this process, no pinning (the collocated
+  placement: the OS shares both cores among all processes).
+- ``S=2 disaggregated``, ``S=4 disaggregated``: the same with the env workers pinned to core 1 and
+  this process (inference) to core 0, the placement the ceiling formula describes (``--placements``).
 
 Pairs:
 
@@ -27,6 +30,8 @@ timed (wall clock of ``collect_steps``); env steps/s = N * steps * rollouts / se
 started once per (pair, S) before the rounds (start-up is not timed). Rounds (``--rounds``)
 interleave the modes; medians over rounds are reported: speedup = pipelined / sync env steps/s,
 efficiency = speedup / ceiling (goal: >= 0.9 on the synthetic pair, >= 0.8 on the real pair).
+The last column gives each pipelined mode's T_s and T_i (summed over stages) as multiples of the
+synchronous ones: above 1 means simulation or inference itself ran slower while overlapped.
 
 Run (about 5 minutes on 2 cores; nothing else should run)::
 
@@ -56,6 +61,9 @@ from embodied_rl.rollout.collector import RolloutStats, SyncCollector  # noqa: E
 from embodied_rl.scheduler.pipeline import PipelinedCollector, split_envs  # noqa: E402
 from embodied_rl.scheduler.timing import pipeline_ceiling  # noqa: E402
 from embodied_rl.scheduler.worker import EnvWorker, StageEnvFactory  # noqa: E402
+
+PINNED = {"disaggregated": ([1], [0])}
+"""Pinned placements: (env-worker cores, this process's cores, i.e. inference) on 2 cores."""
 
 
 def pair_settings(name: str, args: argparse.Namespace, work: int) -> tuple[str, dict[str, Any], Any]:
@@ -127,25 +135,33 @@ def run_pair(name: str, args: argparse.Namespace) -> dict[str, Any]:
     env, policy = build(env_name, kwargs, config, args.num_envs)
     sync = SyncCollector(env, policy)
     sync.reset(seed=0)
-    pipes: dict[int, PipelinedCollector] = {}
+    everything = sorted(os.sched_getaffinity(0))
+    pipes: dict[str, tuple[PipelinedCollector, list[int]]] = {}
     for stages in args.stages:
-        workers = [
-            EnvWorker(
-                StageEnvFactory(env_name, n, kwargs), timeout_s=300, name=f"{name} S={stages} stage {k}"
-            )
-            for k, n in enumerate(split_envs(args.num_envs, stages))
-        ]
-        for w in workers:
-            w.start()
-        pipes[stages] = PipelinedCollector(workers, policy)
-        pipes[stages].reset(seed=0)
-    rows: dict[str, list[dict[str, float]]] = {"sync": [], **{f"S={s}": [] for s in args.stages}}
+        for placement in args.placements:
+            mode = f"S={stages}" + ("" if placement == "collocated" else f" {placement}")
+            env_cpus, main_cpus = (everything, everything) if placement == "collocated" else PINNED[placement]
+            workers = [
+                EnvWorker(
+                    StageEnvFactory(env_name, n, kwargs),
+                    timeout_s=300,
+                    name=f"{name} {mode} stage {k}",
+                    cpus=env_cpus,
+                )
+                for k, n in enumerate(split_envs(args.num_envs, stages))
+            ]
+            for w in workers:
+                w.start()
+            pipes[mode] = (PipelinedCollector(workers, policy), main_cpus)
+            pipes[mode][0].reset(seed=0)
+    rows: dict[str, list[dict[str, float]]] = {"sync": [], **{mode: [] for mode in pipes}}
     try:
         for r in range(args.rounds):
-            order = [("sync", sync)] + [(f"S={s}", pipes[s]) for s in args.stages]
+            order = [("sync", sync, everything)] + [(mode, c, cpus) for mode, (c, cpus) in pipes.items()]
             if r % 2:
                 order.reverse()
-            for mode, collector in order:
+            for mode, collector, cpus in order:
+                os.sched_setaffinity(0, cpus)
                 rows[mode].append(timed(collector, args.num_envs, args.steps, args.rollouts))
                 print(
                     f"  round {r + 1} {name} {mode}: "
@@ -154,7 +170,8 @@ def run_pair(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 )
     finally:
         sync.close()
-        for p in pipes.values():
+        os.sched_setaffinity(0, everything)
+        for p, _ in pipes.values():
             p.close()
     med = {mode: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for mode, runs in rows.items()}
     t_s, t_i = med["sync"]["t_sim_ms"], med["sync"]["t_inf_ms"]
@@ -187,14 +204,16 @@ def run_pair(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| pair | T_s (ms) | T_i (ms) | ceiling | mode | env steps/s | speedup | speedup / ceiling |",
-        "|---|---:|---:|---:|---|---:|---:|---:|",
+        "| pair | T_s (ms) | T_i (ms) | ceiling | mode | env steps/s | speedup | speedup / ceiling "
+        "| T_s, T_i vs sync |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for name, res in results["pairs"].items():
         for mode, m in res["modes"].items():
             lines.append(
                 f"| {name} | {res['t_sim_ms']:.1f} | {res['t_inf_ms']:.1f} | {res['ceiling']:.2f} | {mode} | "
-                f"{m['env_steps_per_s']:.0f} | {m['speedup']:.2f} | {m['efficiency']:.2f} |"
+                f"{m['env_steps_per_s']:.0f} | {m['speedup']:.2f} | {m['efficiency']:.2f} | "
+                f"{m['t_sim_ms'] / res['t_sim_ms']:.2f}, {m['t_inf_ms'] / res['t_inf_ms']:.2f} |"
             )
     return "\n".join(lines)
 
@@ -203,6 +222,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", default="synthetic,mujoco-rgb")
     parser.add_argument("--stages", default="2,4", help="pipelined stage counts to compare with sync")
+    parser.add_argument(
+        "--placements",
+        default="collocated,disaggregated",
+        help="collocated (no pinning) and/or disaggregated (env workers on core 1, inference on core 0)",
+    )
     parser.add_argument("--num-envs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=16, help="vector steps per rollout")
     parser.add_argument("--rollouts", type=int, default=2, help="timed rollouts per measurement")
@@ -214,6 +238,9 @@ def main() -> None:
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     args.stages = [int(s) for s in args.stages.split(",")]
+    args.placements = args.placements.split(",")
+    if "disaggregated" in args.placements and not {0, 1} <= os.sched_getaffinity(0):
+        raise SystemExit("--placements disaggregated pins to cores 0 and 1; this process may not use both")
     torch.set_num_threads(1)
     results: dict[str, Any] = {
         "command": "benchmarks/pipeline.py "
