@@ -27,13 +27,13 @@ Every process uses one torch thread (``torch.set_num_threads(1)``; workers the s
 ``LP_NUM_THREADS=1`` so the software rasteriser does not spread over both cores). Timing: per
 (round, pair, mode) one warm-up rollout, then ``--rollouts`` rollouts of ``--steps`` vector steps are
 timed (wall clock of ``collect_steps``); env steps/s = N * steps * rollouts / seconds. Workers are
-started once per (pair, S) before the rounds (start-up is not timed). Rounds (``--rounds``)
+started once per (pair, S, placement) before the rounds (start-up is not timed). Rounds (``--rounds``)
 interleave the modes; medians over rounds are reported: speedup = pipelined / sync env steps/s,
 efficiency = speedup / ceiling (goal: >= 0.9 on the synthetic pair, >= 0.8 on the real pair).
 The last column gives each pipelined mode's T_s and T_i (summed over stages) as multiples of the
 synchronous ones: above 1 means simulation or inference itself ran slower while overlapped.
 
-Run (about 5 minutes on 2 cores; nothing else should run)::
+Run (about 10 minutes on 2 cores with both placements; nothing else should run)::
 
     .venv/bin/python benchmarks/pipeline.py --out docs/results/pipeline
 """
@@ -239,6 +239,9 @@ def main() -> None:
     args = parser.parse_args()
     args.stages = [int(s) for s in args.stages.split(",")]
     args.placements = args.placements.split(",")
+    unknown = sorted(set(args.placements) - {"collocated", *PINNED})
+    if unknown:
+        raise SystemExit(f"--placements: unknown {unknown} (collocated, {', '.join(PINNED)})")
     if "disaggregated" in args.placements and not {0, 1} <= os.sched_getaffinity(0):
         raise SystemExit("--placements disaggregated pins to cores 0 and 1; this process may not use both")
     torch.set_num_threads(1)
