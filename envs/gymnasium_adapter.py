@@ -199,10 +199,13 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         if self._box_state:
             self.single_observation_space = spec.observation_space
             self.observation_space = gym.vector.utils.batch_space(spec.observation_space, self.num_envs)
+        self._to_device = self.device.type != "cpu"  # CPU tensors from numpy need no .to()
         space = self.single_action_space
-        if isinstance(space, spaces.Box):
+        self._box_actions = isinstance(space, spaces.Box)
+        if self._box_actions:
             self._low = np.asarray(space.low, dtype=np.float32)
             self._high = np.asarray(space.high, dtype=np.float32)
+            self._action_shape = (self.num_envs, *space.shape)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[Obs, dict]:
         options = dict(options or {})
@@ -211,33 +214,44 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         obs, info = self.env.reset(seed=seed, options=options or None)
         return self._to_contract(obs), info
 
+    def _from_numpy(self, array: np.ndarray) -> torch.Tensor:
+        """A tensor on ``device`` sharing ``array``'s memory on CPU (``.to`` only when it moves)."""
+        tensor = torch.from_numpy(array)
+        return tensor.to(self.device) if self._to_device else tensor
+
     def _to_contract(self, obs: Any) -> Obs:
         """A numpy batch as contract tensors (copied: the vector env reuses its buffers)."""
         if self._box_state:  # astype copies
-            return {
-                "state": torch.from_numpy(obs.reshape(self.num_envs, -1).astype(np.float32)).to(self.device)
-            }
+            return {"state": self._from_numpy(obs.reshape(self.num_envs, -1).astype(np.float32))}
         return obs_to_torch(obs, self.device, copy=True)
+
+    def _fix_actions(self, a: np.ndarray) -> np.ndarray:
+        """Non-finite entries raised or zeroed, out-of-bounds ones clipped (``clip_actions``); flagged per env."""
+        bad = ~np.isfinite(a)
+        if bad.any():
+            if self.nonfinite_actions == "raise":
+                raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
+            self._action_flags["action_nonfinite"] = bad.reshape(self.num_envs, -1).any(1)
+            a = np.where(bad, np.float32(0.0), a)
+        if self.clip_actions:
+            out = (a < self._low) | (a > self._high)
+            if out.any():
+                self._action_flags["action_clipped"] = out.reshape(self.num_envs, -1).any(1)
+                a = np.clip(a, self._low, self._high)
+        return a
 
     def _to_numpy_actions(self, actions: Any) -> np.ndarray:
         space = self.single_action_space
-        if isinstance(space, spaces.Box):
+        if self._box_actions:
             # numpy on the hot path: a handful of tiny torch ops cost more than the step of a
             # fast simulator (HalfCheetah steps in ~50 us; benchmarks/env_overhead.py).
             if isinstance(actions, torch.Tensor):
-                actions = actions.detach().cpu().numpy()
-            a = np.asarray(actions, dtype=np.float32).reshape(self.num_envs, *space.shape)
-            if not np.isfinite(a).all():
-                if self.nonfinite_actions == "raise":
-                    raise FloatingPointError(f"{self.env_spec.name}: actions contain NaN/inf")
-                bad = ~np.isfinite(a)
-                self._action_flags["action_nonfinite"] = bad.reshape(self.num_envs, -1).any(1)
-                a = np.where(bad, np.float32(0.0), a)
-            if self.clip_actions:
-                out = (a < self._low) | (a > self._high)
-                if out.any():
-                    self._action_flags["action_clipped"] = out.reshape(self.num_envs, -1).any(1)
-                    a = np.clip(a, self._low, self._high)
+                actions = actions.detach()
+                actions = (actions.cpu() if actions.device.type != "cpu" else actions).numpy()
+            a = np.asarray(actions, dtype=np.float32).reshape(self._action_shape)
+            # The common case in one test: every entry in bounds (NaN fails both comparisons).
+            if not ((a >= self._low) & (a <= self._high)).all():
+                a = self._fix_actions(a)
             return a.astype(space.dtype, copy=False)
         if isinstance(space, spaces.Text):  # object array: numpy's str dtype would drop trailing NULs
             texts = np.empty(self.num_envs, dtype=object)
@@ -266,15 +280,14 @@ class TorchVectorEnv(gym.vector.VectorWrapper):
         _merge_final_info(out, info.get("final_info", {}), self.num_envs)
         for key in ("success", "is_success"):
             if key in out:
-                success = np.asarray(out.pop(key), dtype=bool)
-                out["success"] = torch.as_tensor(success, device=self.device)
+                out["success"] = self._from_numpy(np.array(out.pop(key), dtype=bool))
         # from_numpy + .to(device) is ~3x cheaper than torch.as_tensor(..., device=...); the
         # vector env returns fresh termination arrays and float32 casts copy the rewards.
         return (
             self._to_contract(obs),
-            torch.from_numpy(np.asarray(reward).astype(np.float32)).to(self.device),
-            torch.from_numpy(np.asarray(terminated, dtype=bool)).to(self.device),
-            torch.from_numpy(np.asarray(truncated, dtype=bool)).to(self.device),
+            self._from_numpy(np.asarray(reward).astype(np.float32)),
+            self._from_numpy(np.asarray(terminated, dtype=bool)),
+            self._from_numpy(np.asarray(truncated, dtype=bool)),
             out,
         )
 
