@@ -15,7 +15,8 @@ For each pair (an env and a policy from the policy module):
 Pairs:
 
 - ``synthetic``: ``SyntheticCompute-v0`` with 64x64 image observations (``work`` rounds of a
-  128x128 matvec per env step: real compute, no sleeping) and the ``cnn`` policy
+  128x128 matvec per env step: real compute, no sleeping; ``--synthetic-width 128`` makes each
+  round a 128x128 matmul, arithmetic-bound instead of dispatch-bound) and the ``cnn`` policy
   (``--synthetic-channels``, default 64-128-128; conv compute grows with the batch, as a policy's
   does on a saturated device). ``work`` is calibrated at the start so that T_s ~= T_i
   (``--synthetic-work`` fixes it instead).
@@ -72,7 +73,8 @@ def pair_settings(name: str, args: argparse.Namespace, work: int) -> tuple[str, 
         config = POLICIES.get("cnn").config_class(
             cnn_channels=args.synthetic_channels, cnn_feature_dim=256, hidden_sizes=[256], value_head=True
         )
-        return "SyntheticCompute-v0", {"work": work, "image_size": 64, "vectorization": "sync"}, config
+        kwargs = {"work": work, "width": args.synthetic_width, "image_size": 64, "vectorization": "sync"}
+        return "SyntheticCompute-v0", kwargs, config
     if name == "mujoco-rgb":
         config = POLICIES.get("cnn").config_class(
             cnn_channels=[128, 256, 256], cnn_feature_dim=512, hidden_sizes=[512], value_head=True
@@ -112,10 +114,12 @@ def timed(collector: Any, num_envs: int, steps: int, rollouts: int) -> dict[str,
 def calibrate_work(args: argparse.Namespace) -> int:
     """The ``work`` making the synthetic env's T_s about equal to the MLP's T_i (sync, N envs).
 
-    T_s is linear in ``work`` (a fixed per-step cost plus the rounds): fitted from work=0 and 200.
+    T_s is linear in ``work`` (a fixed per-step cost plus the rounds): fitted from work=0 and
+    ``200 // width`` (at least 8; a matmul round costs far more than a matvec one).
     """
     measured = {}
-    for work in (0, 200):
+    high = max(8, 200 // args.synthetic_width)
+    for work in (0, high):
         env_name, kwargs, config = pair_settings("synthetic", args, work)
         env, policy = build(env_name, kwargs, config, args.num_envs)
         try:
@@ -124,7 +128,7 @@ def calibrate_work(args: argparse.Namespace) -> int:
             measured[work] = timed(collector, args.num_envs, args.steps, 2)
         finally:
             env.close()
-    fixed, per_work = measured[0]["t_sim_ms"], (measured[200]["t_sim_ms"] - measured[0]["t_sim_ms"]) / 200
+    fixed, per_work = measured[0]["t_sim_ms"], (measured[high]["t_sim_ms"] - measured[0]["t_sim_ms"]) / high
     t_inf = statistics.mean(m["t_inf_ms"] for m in measured.values())
     return max(1, round((t_inf - fixed) / per_work))
 
@@ -194,6 +198,7 @@ def run_pair(name: str, args: argparse.Namespace) -> dict[str, Any]:
         },
         "policy_params": sum(p.numel() for p in policy.parameters()),
         "synthetic_work": work or None,
+        "synthetic_width": args.synthetic_width if name == "synthetic" else None,
         "t_sim_ms": t_s,
         "t_inf_ms": t_i,
         "ceiling": ceiling,
@@ -235,6 +240,12 @@ def main() -> None:
         "--synthetic-channels", type=lambda s: [int(x) for x in s.split(",")], default=[64, 128, 128]
     )
     parser.add_argument("--synthetic-work", type=int, default=0, help="0 = calibrate so T_s ~= T_i")
+    parser.add_argument(
+        "--synthetic-width",
+        type=int,
+        default=1,
+        help="columns of the synthetic env's state: 1 = matvec rounds (dispatch-bound), 128 = matmul",
+    )
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     args.stages = [int(s) for s in args.stages.split(",")]

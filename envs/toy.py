@@ -182,23 +182,32 @@ class SyntheticCompute(gym.Env):
     """A simulator stand-in that burns a configurable amount of CPU per step (no sleeping).
 
     Description:
-        Each step runs ``work`` rounds of ``x = tanh(W @ x)`` on a 128-vector with a fixed
-        128x128 matrix (torch, single-threaded inside env workers), so its cost is real
-        compute and scales linearly with ``work``. Used by the pipeline benchmark to set the
-        simulation time T_s against the policy's inference time T_i.
+        Each step runs ``work`` rounds of ``x = tanh(W @ x)`` with a fixed 128x128 matrix ``W``
+        and ``x`` of shape ``[128, width]`` (torch, single-threaded inside env workers), so its
+        cost is real compute and scales linearly with ``work``. ``width=1`` (a matvec) costs
+        mostly torch's per-op dispatch, ``width=128`` (a matmul, 4.2 MFLOP a round) mostly
+        arithmetic on cache-resident data. Used by the pipeline benchmark to set the simulation
+        time T_s against the policy's inference time T_i.
     Observation:
-        ``state`` = the first ``obs_dim`` entries of ``x`` (float32); with ``image_size=S > 0``
-        instead an ``S x S`` RGB image (uint8) tiled from ``x``, for pixel policies.
+        ``state`` = the first ``obs_dim`` entries of ``x``'s first column (float32); with
+        ``image_size=S > 0`` instead an ``S x S`` RGB image (uint8) tiled from it, for pixel
+        policies.
     Actions:
-        ``[-1, 1]^act_dim``; the action is added to ``x`` before the rounds.
+        ``[-1, 1]^act_dim``; the action is added to the first ``act_dim`` rows of ``x`` before
+        the rounds.
     Reward and success:
         ``-mean(action^2)``, never terminates; the registered version truncates after 50 steps.
     """
 
-    def __init__(self, work: int = 100, obs_dim: int = 16, act_dim: int = 4, image_size: int = 0) -> None:
+    def __init__(
+        self, work: int = 100, obs_dim: int = 16, act_dim: int = 4, image_size: int = 0, width: int = 1
+    ) -> None:
         if work < 0:
             raise ValueError(f"work must be >= 0, got {work}")
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
         self.work = work
+        self.width = width
         self.image_size = image_size
         if image_size > 0:
             self.observation_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
@@ -207,15 +216,15 @@ class SyntheticCompute(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
         gen = torch.Generator().manual_seed(0)
         self._w = torch.randn(128, 128, generator=gen) / 128**0.5
-        self._x = torch.zeros(128)
+        self._x = torch.zeros(128, width)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        self._x = torch.from_numpy(self.np_random.uniform(-1, 1, 128).astype(np.float32))
+        self._x = torch.from_numpy(self.np_random.uniform(-1, 1, (128, self.width)).astype(np.float32))
         return self._obs(), {}
 
     def _obs(self) -> np.ndarray:
-        x = self._x.numpy()
+        x = self._x[:, 0].numpy()
         if self.image_size > 0:
             pixels = np.resize((x + 1.0) * 127.5, self.observation_space.shape)
             return pixels.astype(np.uint8)
@@ -224,7 +233,7 @@ class SyntheticCompute(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = np.asarray(action, dtype=np.float32)
         x = self._x.clone()
-        x[: a.shape[0]] += torch.from_numpy(a)
+        x[: a.shape[0]] += torch.from_numpy(a)[:, None]
         for _ in range(self.work):
             x = torch.tanh(self._w @ x)
         self._x = x

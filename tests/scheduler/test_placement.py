@@ -99,21 +99,27 @@ def test_rollout_time_metrics_hand_worked() -> None:
     assert rollout_time_metrics(RolloutStats()) == {}
 
 
-def test_synthetic_compute_runs_its_work_rounds() -> None:
-    """work=k applies k rounds of x <- tanh(W x) per step (checked against the formula)."""
+@pytest.mark.parametrize("width", [1, 3])
+def test_synthetic_compute_runs_its_work_rounds(width: int) -> None:
+    """work=k applies k rounds of X <- tanh(W X) per step, X of shape [128, width] (checked against the formula)."""
     import numpy as np
     import torch
     from embodied_rl.envs.toy import SyntheticCompute
 
-    env = SyntheticCompute(work=3, obs_dim=128, act_dim=4)
+    env = SyntheticCompute(work=3, obs_dim=128, act_dim=4, width=width)
     env.reset(seed=0)
     x = env._x.clone()
+    assert x.shape == (128, width)
     action = np.array([0.5, -0.5, 0.25, 0.0], dtype=np.float32)
     obs, reward, *_ = env.step(action)
-    x[:4] += torch.from_numpy(action)
+    x[:4] += torch.from_numpy(action)[:, None]
     for _ in range(3):
         x = torch.tanh(env._w @ x)
-    assert np.allclose(obs, x.numpy(), atol=1e-6) and reward == pytest.approx(-np.mean(action**2))
+    assert np.allclose(obs, x[:, 0].numpy(), atol=1e-6) and reward == pytest.approx(-np.mean(action**2))
+    # every column advanced, not just the observed one
+    assert np.allclose(env._x.numpy(), x.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="width"):
+        SyntheticCompute(width=0)
     pixels = SyntheticCompute(work=0, image_size=8)
     image, _ = pixels.reset(seed=0)
     assert image.shape == (8, 8, 3) and image.dtype == np.uint8
