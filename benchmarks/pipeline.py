@@ -250,6 +250,8 @@ def main() -> None:
     args = parser.parse_args()
     args.stages = [int(s) for s in args.stages.split(",")]
     args.placements = args.placements.split(",")
+    if args.synthetic_width < 1:
+        raise SystemExit(f"--synthetic-width must be >= 1, got {args.synthetic_width}")
     unknown = sorted(set(args.placements) - {"collocated", *PINNED})
     if unknown:
         raise SystemExit(f"--placements: unknown {unknown} (collocated, {', '.join(PINNED)})")
