@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--num-envs", type=int, default=8, help="envs run side by side (default 8)")
     demos.add_argument("--noise", type=float, default=0.0, help="expert action noise (default 0)")
     demos.add_argument(
+        "--expert",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the scripted expert (repeatable), e.g. clicks=refs for the GUI experts",
+    )
+    demos.add_argument(
         "kwargs", nargs="*", help="env options as key=value, e.g. obs_mode=state+rgb image_size=64"
     )
 
@@ -444,8 +451,15 @@ def cmd_demos(args: argparse.Namespace) -> int:
         print("error: --episodes must be >= 1", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     env_kwargs = OmegaConf.to_container(parse_overrides(args.kwargs)) if args.kwargs else {}
+    expert_kwargs = OmegaConf.to_container(parse_overrides(args.expert)) if args.expert else {}
     demos = collect_demos(
-        args.env, args.episodes, args.seed, num_envs=args.num_envs, noise=args.noise, env_kwargs=env_kwargs
+        args.env,
+        args.episodes,
+        args.seed,
+        num_envs=args.num_envs,
+        noise=args.noise,
+        env_kwargs=env_kwargs,
+        expert_kwargs=expert_kwargs,
     )
     out = save_demos(demos, args.out)
     print(

@@ -65,12 +65,14 @@ def collect_demos(
     num_envs: int = 8,
     noise: float = 0.0,
     env_kwargs: dict[str, Any] | None = None,
+    expert_kwargs: dict[str, Any] | None = None,
 ) -> Demonstrations:
     """Run the env's scripted expert for ``episodes`` whole episodes (seeds ``seed + k``).
 
     Every step of every episode is kept (successful or not), in episode order.
+    ``expert_kwargs`` are the expert's own options (:func:`~embodied_rl.envs.experts.expert_for`).
     """
-    expert = expert_for(env_name, noise, env_kwargs)
+    expert = expert_for(env_name, noise, env_kwargs, expert_kwargs)
     rng = np.random.default_rng(seed)
     env = EpisodeStatistics(make(env_name, num_envs=num_envs, **(env_kwargs or {})))
     obs_rows: list[Obs] = []
@@ -233,6 +235,7 @@ def demos_for(cfg_sft: SFTConfig, env_name: str, env_kwargs: dict[str, Any], num
                 num_envs=num_envs,
                 noise=cfg_sft.expert_noise,
                 env_kwargs=source.get("kwargs") or {},
+                expert_kwargs=cfg_sft.expert_kwargs,
             )
         )
     return merge_demos(parts) if len(parts) > 1 else parts[0]

@@ -8,6 +8,7 @@ registered kwargs merged with the user's, so one factory serves a whole family.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,33 @@ EXPERTS: Registry[Any] = Registry("expert")
 """env name -> expert factory ``(noise: float = 0.0, **env_kwargs) -> (obs, rng) -> actions``."""
 
 
-def expert_for(env_name: str, noise: float = 0.0, env_kwargs: dict[str, Any] | None = None) -> Any:
-    """The scripted expert of ``env_name`` for an env made with ``env_kwargs`` (registered defaults first)."""
+def expert_for(
+    env_name: str,
+    noise: float = 0.0,
+    env_kwargs: dict[str, Any] | None = None,
+    expert_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The scripted expert of ``env_name`` for an env made with ``env_kwargs`` (registered defaults first).
+
+    ``expert_kwargs`` are the expert's own options (e.g. ``clicks="refs"`` for the GUI experts);
+    one the expert factory does not name is an error, not silently ignored.
+    """
     from embodied_rl.envs import ENVS
 
+    factory = EXPERTS.get(env_name)
+    options = dict(expert_kwargs or {})
+    named = {
+        p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "noise"
+    }
+    unknown = sorted(set(options) - named)
+    if unknown:
+        raise ValueError(
+            f"the expert of {env_name} has no option(s) {unknown}; its options: {sorted(named) or 'none'}"
+        )
     bound = ENVS.entry(env_name).metadata.get("kwargs", {}) if env_name in ENVS else {}
-    return EXPERTS.get(env_name)(noise, **{**bound, **(env_kwargs or {})})
+    return factory(noise, **{**bound, **(env_kwargs or {})}, **options)
 
 
 def _point_reach(noise: float = 0.0, **env_kwargs: Any):

@@ -149,6 +149,9 @@ class SFTConfig:
     """Expert episodes to collect when demos is empty."""
     expert_noise: float = 0.0
     """Std of Gaussian noise the scripted expert adds to its actions (makes weaker demos)."""
+    expert_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Options of the scripted expert for every source, e.g. ``{clicks: refs}``: the GUI experts
+    then click listed elements with ``click_element(ref)`` instead of ``click(x, y)``."""
     batch_size: int = 256
     """Demonstration samples per SFT step."""
     lr: float = 1e-3
