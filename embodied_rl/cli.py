@@ -445,6 +445,7 @@ def cmd_demos(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
     from embodied_rl.config.loader import parse_overrides
+    from embodied_rl.envs.experts import expert_for
     from embodied_rl.sft import collect_demos, save_demos
 
     if args.episodes < 1:
@@ -452,6 +453,11 @@ def cmd_demos(args: argparse.Namespace) -> int:
         return EXIT_CONFIG_ERROR
     env_kwargs = OmegaConf.to_container(parse_overrides(args.kwargs)) if args.kwargs else {}
     expert_kwargs = OmegaConf.to_container(parse_overrides(args.expert)) if args.expert else {}
+    try:
+        expert_for(args.env, args.noise, env_kwargs, expert_kwargs)  # bad options fail before the env starts
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     demos = collect_demos(
         args.env,
         args.episodes,

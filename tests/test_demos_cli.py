@@ -22,3 +22,13 @@ def test_demos_command_writes_what_sft_reads(tmp_path: Path, capsys) -> None:
     )
     assert load_demos(tmp_path / "px").obs["images"]["rgb"].shape[1:] == (8, 8, 3)
     assert main(["demos", "PointReach-v0", "--out", str(tmp_path / "x"), "--episodes", "0"]) == 2
+
+
+def test_demos_command_passes_expert_options(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "gui"
+    args = ["demos", "GuiSynthetic-v0", "tasks=[click-button]", "--out", str(out), "--episodes", "4"]
+    assert main([*args, "--expert", "clicks=refs"]) == 0
+    demos = load_demos(out)
+    assert demos.success_rate == 1.0 and all(a.startswith("click_element(") for a in demos.actions)
+    assert main([*args, "--expert", "speed=2"]) == 2
+    assert "has no option(s) ['speed']" in capsys.readouterr().err
