@@ -21,6 +21,20 @@ EXPERTS: Registry[Any] = Registry("expert")
 """env name -> expert factory ``(noise: float = 0.0, **env_kwargs) -> (obs, rng) -> actions``."""
 
 
+def expert_options_error(env_name: str, expert_kwargs: dict[str, Any] | None) -> str | None:
+    """Why ``expert_kwargs`` do not fit the expert of ``env_name`` (options it does not name), or None."""
+    factory = EXPERTS.get(env_name)
+    named = {
+        p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "noise"
+    }
+    unknown = sorted(set(expert_kwargs or {}) - named)
+    if not unknown:
+        return None
+    return f"the expert of {env_name} has no option(s) {unknown}; its options: {sorted(named) or 'none'}"
+
+
 def expert_for(
     env_name: str,
     noise: float = 0.0,
@@ -30,24 +44,16 @@ def expert_for(
     """The scripted expert of ``env_name`` for an env made with ``env_kwargs`` (registered defaults first).
 
     ``expert_kwargs`` are the expert's own options (e.g. ``clicks="refs"`` for the GUI experts);
-    one the expert factory does not name is an error, not silently ignored.
+    one the expert factory does not name is an error (:func:`expert_options_error`), not silently
+    ignored.
     """
     from embodied_rl.envs import ENVS
 
-    factory = EXPERTS.get(env_name)
-    options = dict(expert_kwargs or {})
-    named = {
-        p.name
-        for p in inspect.signature(factory).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "noise"
-    }
-    unknown = sorted(set(options) - named)
-    if unknown:
-        raise ValueError(
-            f"the expert of {env_name} has no option(s) {unknown}; its options: {sorted(named) or 'none'}"
-        )
+    error = expert_options_error(env_name, expert_kwargs)
+    if error:
+        raise ValueError(error)
     bound = ENVS.entry(env_name).metadata.get("kwargs", {}) if env_name in ENVS else {}
-    return factory(noise, **{**bound, **(env_kwargs or {})}, **options)
+    return EXPERTS.get(env_name)(noise, **{**bound, **(env_kwargs or {})}, **(expert_kwargs or {}))
 
 
 def _point_reach(noise: float = 0.0, **env_kwargs: Any):

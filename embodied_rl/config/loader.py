@@ -197,11 +197,25 @@ def check(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
     if cfg.sft.lr_schedule not in LR_SCHEDULES:
         yield "sft.lr_schedule", f"must be one of {LR_SCHEDULES}, got {cfg.sft.lr_schedule!r}"
     yield from _check_held_out_seeds(cfg)
+    yield from _check_expert_options(cfg)
     from embodied_rl.scheduler.placement import check_scheduler
 
     yield from check_scheduler(cfg.scheduler, cfg.env.num_envs, cfg.device)
     yield from cfg.algo.check(cfg) if hasattr(cfg.algo, "check") else ()
     yield from cfg.policy.check(cfg) if hasattr(cfg.policy, "check") else ()
+
+
+def _check_expert_options(cfg: TrainConfig) -> Iterator[tuple[str, str]]:
+    """``sft.expert_kwargs`` must be options of every expert the demonstrations come from."""
+    if not cfg.sft.expert_kwargs or cfg.sft.steps < 1 or cfg.sft.demos:
+        return
+    from embodied_rl.envs.experts import EXPERTS, expert_options_error
+
+    for env_name in [cfg.env.name, *(source.get("env") for source in cfg.sft.extra)]:
+        if env_name in EXPERTS:
+            error = expert_options_error(env_name, dict(cfg.sft.expert_kwargs))
+            if error:
+                yield "sft.expert_kwargs", error
 
 
 def _check_held_out_seeds(cfg: TrainConfig) -> Iterator[tuple[str, str]]:

@@ -362,3 +362,15 @@ def test_defaults_override_swaps_a_preset_before_merging():
     assert cfg.algo.lr == 1.0e-3  # the file's own keys still apply on top of the swapped preset
     with pytest.raises(ConfigError, match="defaults.algo"):
         load_config(path, ["defaults.algo=no_such_preset"])
+
+
+def test_sft_expert_options_are_checked_against_every_source() -> None:
+    gui = CONFIGS / "experiment" / "gui_miniwob_grpo.yaml"
+    assert load_config(gui, ["sft.expert_kwargs.clicks=refs"]).sft.expert_kwargs == {"clicks": "refs"}
+    # the main env (MiniWoB-v1) and the extra source (GuiSynthetic-v0) both lack the option
+    with pytest.raises(ConfigError, match=r"sft\.expert_kwargs: the expert of MiniWoB-v1 has no option"):
+        load_config(gui, ["sft.expert_kwargs.speed=2"])
+    with pytest.raises(ConfigError, match=r"sft\.expert_kwargs: the expert of GuiSynthetic-v0"):
+        load_config(gui, ["sft.expert_kwargs.speed=2"])
+    # no SFT, or saved demos: the expert never runs, so its options are not checked
+    assert load_config(gui, ["sft.expert_kwargs.speed=2", "sft.steps=0"]).sft.steps == 0
