@@ -218,9 +218,15 @@ def _to_device(obs: Any, device: torch.device) -> Any:
 
 
 def demos_for(cfg_sft: SFTConfig, env_name: str, env_kwargs: dict[str, Any], num_envs: int) -> Demonstrations:
-    """The demonstrations a config asks for: loaded from ``sft.demos`` or collected from the expert."""
+    """The demonstrations a config asks for: loaded from ``sft.demos`` or collected from the expert.
+
+    ``sft.demos`` names one saved directory or several separated by commas (merged in order).
+    """
     if cfg_sft.demos:
-        return load_demos(cfg_sft.demos)
+        parts = [load_demos(d.strip()) for d in cfg_sft.demos.split(",") if d.strip()]
+        if not parts:
+            raise ValueError(f"sft.demos={cfg_sft.demos!r} names no directory")
+        return merge_demos(parts) if len(parts) > 1 else parts[0]
     sources = [{"env": env_name, "episodes": cfg_sft.episodes, "kwargs": env_kwargs}, *cfg_sft.extra]
     parts = []
     for source in sources:

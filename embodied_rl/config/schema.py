@@ -144,7 +144,8 @@ class SFTConfig:
     steps: int = 0
     """Gradient steps of SFT before RL (0 = no SFT)."""
     demos: str = ""
-    """Directory of saved demonstrations (`embodied-rl sft --save-demos`); empty = collect from the expert."""
+    """Directory of saved demonstrations (`embodied-rl sft --save-demos`, `embodied-rl demos`), or several
+    separated by commas (merged); empty = collect from the expert."""
     episodes: int = 50
     """Expert episodes to collect when demos is empty."""
     expert_noise: float = 0.0

@@ -28,6 +28,22 @@ def test_expert_demos_are_successful_and_round_trip(tmp_path: Path) -> None:
         load_demos(tmp_path / "missing")
 
 
+def test_sft_demos_merges_several_saved_directories(tmp_path: Path) -> None:
+    from embodied_rl.config.schema import SFTConfig
+    from embodied_rl.sft import demos_for
+
+    first = collect_demos("PointReach-v0", episodes=2, seed=0, num_envs=2)
+    second = collect_demos("PointReach-v0", episodes=3, seed=100, num_envs=2)
+    save_demos(first, tmp_path / "a")
+    save_demos(second, tmp_path / "b")
+    merged = demos_for(SFTConfig(demos=f"{tmp_path / 'a'}, {tmp_path / 'b'}"), "PointReach-v0", {}, 2)
+    assert len(merged) == len(first) + len(second)
+    assert torch.equal(merged.actions, torch.cat([first.actions, second.actions]))
+    assert merged.episode_returns == first.episode_returns + second.episode_returns
+    with pytest.raises(ValueError, match="names no directory"):
+        demos_for(SFTConfig(demos=" , "), "PointReach-v0", {}, 2)
+
+
 def test_unknown_expert_is_a_clear_error() -> None:
     with pytest.raises(Exception, match="CartPole-v1"):
         EXPERTS.get("CartPole-v1")
