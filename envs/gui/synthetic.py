@@ -15,7 +15,9 @@ tag, inputs as ``input_<type>``; buttons are ``button`` with their label as text
 ``input_radio`` (text ``""``, ``checked``), the input's box inside the label's; ``classes`` is
 the element's CSS class attribute where the task HTML sets one (``alink``,
 ``secondary-action``, jQuery UI's). Refs count 1, 2, ... in reading order and stay fixed for the
-episode. The raw reward is the task's ``core.endEpisode`` reward: 1 solved, -1 failed, partial
+episode; with ``refs="dom"`` they are spaced like a MiniWoB page's DOM refs instead (first one
+3-8, gaps of 1-3 for the unlisted containers between), so that a policy must copy an element's
+ref from its line, not count lines. The raw reward is the task's ``core.endEpisode`` reward: 1 solved, -1 failed, partial
 credit where MiniWoB gives it (click-checkboxes).
 
 Tasks (utterance; what ends the episode -> reward):
@@ -399,7 +401,7 @@ class _Task:
     def on_focus(self, scene: _Scene, widget: _Widget) -> None:
         """``widget`` got the keyboard focus."""
 
-    def make(self, seed: int) -> _Scene:
+    def make(self, seed: int, refs: str = "sequential") -> _Scene:
         rand = _Rand(seed, self.name)
         for _ in range(self.max_tries):
             scene = self.generate(rand)
@@ -407,9 +409,32 @@ class _Task:
                 w.top >= 0 and w.top + w.height <= HEIGHT and w.left + w.width <= WIDTH for w in scene.widgets
             ):
                 break
-        for ref, widget in enumerate(scene.widgets, start=1):
+        for ref, widget in zip(
+            widget_refs(len(scene.widgets), seed, self.name, refs), scene.widgets, strict=True
+        ):
             widget.ref = ref
         return scene
+
+
+REF_MODES = ("sequential", "dom")
+"""How the synthetic backend numbers elements (``SyntheticBackend(refs=...)``)."""
+
+
+def widget_refs(n: int, seed: int, task: str, mode: str = "sequential") -> list[int]:
+    """Refs of a page's ``n`` elements in reading order.
+
+    ``sequential``: ``1, 2, ..., n``. ``dom``: ``r_1 = 3 + u_0``, ``r_k = r_{k-1} + 1 + u_k`` with
+    ``u_0`` uniform in ``{0..5}`` and ``u_k`` in ``{0, 1, 2}``, like MiniWoB's DOM refs, where the
+    page's containers (``body``, ``#wrap``, ``#query``, ...) and unlisted elements take numbers
+    between the listed ones. Drawn from their own generator, so the page is the same in both modes.
+    """
+    if mode == "sequential":
+        return list(range(1, n + 1))
+    if mode != "dom":
+        raise ValueError(f"unknown refs mode {mode!r}; choose one of {', '.join(REF_MODES)}")
+    rng = np.random.default_rng([zlib.crc32(f"refs:{task}".encode()), int(seed) % 2**64])
+    steps = np.concatenate([[3 + rng.integers(0, 6)], 1 + rng.integers(0, 3, size=max(n - 1, 0))])
+    return [int(r) for r in np.cumsum(steps)[:n]]
 
 
 class ClickTest(_Task):
@@ -837,21 +862,36 @@ def _render(scene: _Scene) -> np.ndarray:
 _KEY_ALIASES = {"return": "enter", "del": "delete", "spacebar": "space", " ": "space", "esc": "escape"}
 
 
+def _refs_text(listed: list[_Widget]) -> str:
+    """``refs: 1-3`` for consecutive refs, ``refs: 4, 6, 9`` otherwise."""
+    refs = [w.ref for w in listed]
+    if not refs:
+        return "it has no elements"
+    if refs == list(range(refs[0], refs[-1] + 1)):
+        return f"refs: {refs[0]}-{refs[-1]}"
+    return "refs: " + ", ".join(map(str, refs))
+
+
 class SyntheticBackend(GuiBackend):
     """MiniWoB++-like task pages drawn with PIL (see the module docstring for the tasks).
 
     Args:
         max_elements: List at most this many elements per page (in reading order); the others
             stay on the screen and clickable by coordinates. The tasks list at most ~20.
+        refs: ``"sequential"`` numbers elements 1, 2, ...; ``"dom"`` spaces them like MiniWoB's
+            DOM refs (see :func:`widget_refs`), for a curriculum that transfers to the browser.
     """
 
     size = (WIDTH, HEIGHT)
     tasks = SYNTHETIC_TASKS
 
-    def __init__(self, max_elements: int = 32) -> None:
+    def __init__(self, max_elements: int = 32, refs: str = "sequential") -> None:
         if max_elements < 1:
             raise ValueError(f"max_elements must be >= 1, got {max_elements}")
+        if refs not in REF_MODES:
+            raise ValueError(f"unknown refs mode {refs!r}; choose one of {', '.join(REF_MODES)}")
         self.max_elements = int(max_elements)
+        self.refs = refs
         self.task: _Task | None = None
         self.scene: _Scene | None = None
         self.page: Page | None = None
@@ -862,7 +902,7 @@ class SyntheticBackend(GuiBackend):
         if task not in _TASKS:
             raise ValueError(f"unknown synthetic task {task!r}; tasks: {', '.join(SYNTHETIC_TASKS)}")
         self.task = _TASKS[task]
-        self.scene = self.task.make(int(seed))
+        self.scene = self.task.make(int(seed), self.refs)
         self.page = self._page()
         return self.page
 
@@ -898,8 +938,7 @@ class SyntheticBackend(GuiBackend):
         listed = self.scene.widgets[: self.max_elements]
         widget = next((w for w in listed if w.ref == action.ref), None)
         if widget is None:
-            refs = f"refs: 1-{len(listed)}" if listed else "it has no elements"
-            raise TargetError(f"no element with ref {action.ref} on this page ({refs})")
+            raise TargetError(f"no element with ref {action.ref} on this page ({_refs_text(listed)})")
         self._click_at(*widget.center)
 
     def _do_type(self, action: GuiAction) -> None:

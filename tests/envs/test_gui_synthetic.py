@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from embodied_rl.envs.gui.base import BACKENDS, Element, GuiAction, Page, TargetError
-from embodied_rl.envs.gui.synthetic import SYNTHETIC_TASKS, TASK_UTTERANCES, SyntheticBackend
+from embodied_rl.envs.gui.synthetic import SYNTHETIC_TASKS, TASK_UTTERANCES, SyntheticBackend, widget_refs
 
 WHITE = (255, 255, 255)
 CORE_TASKS = ("click-test", "click-button", "click-checkboxes", "enter-text", "focus-text", "click-link")
@@ -431,3 +431,49 @@ def test_fast(backend: SyntheticBackend) -> None:
             resets.append(t1 - t0)
     # ~1 ms each on a laptop core; the bound only catches gross regressions on a loaded machine
     assert statistics.median(resets) < 0.03 and statistics.median(steps) < 0.03
+
+
+# --------------------------------------------------------------------------------------------
+# DOM-like refs (refs="dom"): spaced like MiniWoB's, the page otherwise the same
+
+
+def test_widget_refs_hand_worked() -> None:
+    assert widget_refs(4, 0, "click-button") == [1, 2, 3, 4]
+    refs = widget_refs(50, 7, "click-button", "dom")
+    gaps = np.diff(refs)
+    assert 3 <= refs[0] <= 8 and set(gaps.tolist()) == {1, 2, 3}  # 49 gaps drawn from {1, 2, 3}
+    assert refs == widget_refs(50, 7, "click-button", "dom")  # a function of (task, seed)
+    assert refs != widget_refs(50, 8, "click-button", "dom")
+    assert widget_refs(0, 7, "click-button", "dom") == []
+    with pytest.raises(ValueError, match="unknown refs mode 'xpath'; choose one of sequential, dom"):
+        widget_refs(3, 0, "click-button", "xpath")
+
+
+@pytest.mark.parametrize("task", SYNTHETIC_TASKS)
+def test_dom_refs_change_only_the_numbers(task: str) -> None:
+    seq, dom = SyntheticBackend(), SyntheticBackend(refs="dom")
+    for seed in range(10):
+        a, b = seq.reset(task, seed), dom.reset(task, seed)
+        assert np.array_equal(a.screenshot, b.screenshot) and a.instruction == b.instruction
+        assert [(e.tag, e.text, e.left, e.top) for e in a.elements] == [
+            (e.tag, e.text, e.left, e.top) for e in b.elements
+        ]
+        assert [e.ref for e in b.elements] == widget_refs(len(b.elements), seed, task, "dom")
+
+
+def test_dom_refs_click_by_ref_and_name_the_valid_refs() -> None:
+    backend = SyntheticBackend(refs="dom")
+    page = backend.reset("click-test", 3)
+    (button,) = page.elements
+    assert button.ref != 1
+    with pytest.raises(TargetError) as err:
+        backend.execute(GuiAction("click_element", ref=1))
+    assert str(err.value) == f"no element with ref 1 on this page (refs: {button.ref}-{button.ref})"
+    page = backend.execute(GuiAction("click_element", ref=button.ref))
+    assert page.done and page.reward == 1.0
+    seed = next(s for s in range(50) if np.diff(widget_refs(2, s, "enter-text", "dom"))[0] > 1)
+    refs = [e.ref for e in backend.reset("enter-text", seed).elements]
+    with pytest.raises(TargetError, match=rf"\(refs: {refs[0]}, {refs[1]}\)"):
+        backend.execute(GuiAction("click_element", ref=0))
+    with pytest.raises(ValueError, match="unknown refs mode"):
+        SyntheticBackend(refs="xpath")
