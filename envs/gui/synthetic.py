@@ -17,8 +17,8 @@ the element's CSS class attribute where the task HTML sets one (``alink``,
 ``secondary-action``, jQuery UI's). Refs count 1, 2, ... in reading order and stay fixed for the
 episode; with ``refs="dom"`` they are spaced like a MiniWoB page's DOM refs instead (first one
 3-8, gaps of 1-3 for the unlisted containers between), so that a policy must copy an element's
-ref from its line, not count lines. The raw reward is the task's ``core.endEpisode`` reward: 1 solved, -1 failed, partial
-credit where MiniWoB gives it (click-checkboxes).
+ref from its line, not count lines. The raw reward is the task's ``core.endEpisode`` reward: 1
+solved, -1 failed, partial credit where MiniWoB gives it (click-checkboxes).
 
 Tasks (utterance; what ends the episode -> reward):
 
@@ -420,6 +420,12 @@ REF_MODES = ("sequential", "dom")
 """How the synthetic backend numbers elements (``SyntheticBackend(refs=...)``)."""
 
 
+def check_ref_mode(mode: str) -> None:
+    """Raise a ValueError naming the choices unless ``mode`` is one of :data:`REF_MODES`."""
+    if mode not in REF_MODES:
+        raise ValueError(f"unknown refs mode {mode!r}; choose one of {', '.join(REF_MODES)}")
+
+
 def widget_refs(n: int, seed: int, task: str, mode: str = "sequential") -> list[int]:
     """Refs of a page's ``n`` elements in reading order.
 
@@ -428,11 +434,10 @@ def widget_refs(n: int, seed: int, task: str, mode: str = "sequential") -> list[
     page's containers (``body``, ``#wrap``, ``#query``, ...) and unlisted elements take numbers
     between the listed ones. Drawn from their own generator, so the page is the same in both modes.
     """
+    check_ref_mode(mode)
     if mode == "sequential":
         return list(range(1, n + 1))
-    if mode != "dom":
-        raise ValueError(f"unknown refs mode {mode!r}; choose one of {', '.join(REF_MODES)}")
-    rng = np.random.default_rng([zlib.crc32(f"refs:{task}".encode()), int(seed) % 2**64])
+    rng = _Rand(seed, f"refs:{task}").rng
     steps = np.concatenate([[3 + rng.integers(0, 6)], 1 + rng.integers(0, 3, size=max(n - 1, 0))])
     return [int(r) for r in np.cumsum(steps)[:n]]
 
@@ -888,8 +893,7 @@ class SyntheticBackend(GuiBackend):
     def __init__(self, max_elements: int = 32, refs: str = "sequential") -> None:
         if max_elements < 1:
             raise ValueError(f"max_elements must be >= 1, got {max_elements}")
-        if refs not in REF_MODES:
-            raise ValueError(f"unknown refs mode {refs!r}; choose one of {', '.join(REF_MODES)}")
+        check_ref_mode(refs)
         self.max_elements = int(max_elements)
         self.refs = refs
         self.task: _Task | None = None
