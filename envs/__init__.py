@@ -232,6 +232,8 @@ for _task, (_what, _how) in MANISKILL_UNAVAILABLE.items():
 # tasks it never sees (neither in the browser nor in the synthetic SFT data).
 GUI_TRAIN_TASKS = ("click-test", "click-button", "focus-text", "click-link", "enter-text")
 GUI_HELDOUT_TASKS = ("click-test-2", "focus-text-2", "click-dialog", "click-tab", "enter-password")
+# Tasks the learning run meets only in GRPO (no demonstrations of them, synthetic or in the browser).
+GUI_RL_TASKS = ("click-button-sequence", "click-widget", "click-dialog-2", "click-collapsible")
 
 
 def _miniwob_suite(name: str, tasks: tuple[str, ...], what: str) -> None:
@@ -252,6 +254,7 @@ def _miniwob_suite(name: str, tasks: tuple[str, ...], what: str) -> None:
 
 _miniwob_suite("miniwob-train", GUI_TRAIN_TASKS, "the GUI learning run's training tasks")
 _miniwob_suite("miniwob-heldout", GUI_HELDOUT_TASKS, "tasks held out of the GUI learning run")
+_miniwob_suite("miniwob-rl", GUI_RL_TASKS, "tasks the GUI learning run meets only in GRPO")
 
 
 # LIBERO (envs/libero): the five suites on robosuite; the simulator loads on an env's first reset.

@@ -146,6 +146,29 @@ def test_expert_tasks_match_experts():
     assert expert_for_task("no-such-task") is None
 
 
+def test_learning_run_suites_keep_their_tasks_apart(make_cfg):
+    """miniwob-train / -rl / -heldout are disjoint, expert-backed tasks, and the learning run's SFT
+    data (the browser tasks and the synthetic ones) has none of the GRPO-only or held-out tasks."""
+    from embodied_rl.envs import GUI_HELDOUT_TASKS, GUI_RL_TASKS, GUI_TRAIN_TASKS
+
+    from embodied_rl.evaluation.suites import get_suite
+
+    suites = {
+        "miniwob-train": GUI_TRAIN_TASKS,
+        "miniwob-rl": GUI_RL_TASKS,
+        "miniwob-heldout": GUI_HELDOUT_TASKS,
+    }
+    for name, tasks in suites.items():
+        assert [t.name for t in get_suite(name).tasks] == list(tasks)
+        assert set(tasks) <= set(GUI_EXPERT_TASKS)
+    everything = [t for tasks in suites.values() for t in tasks]
+    assert len(set(everything)) == len(everything) == 14
+    cfg = make_cfg("gui_miniwob_grpo")
+    demo_tasks = {*cfg.env.kwargs["tasks"], *(t for extra in cfg.sft.extra for t in extra["kwargs"]["tasks"])}
+    assert set(GUI_TRAIN_TASKS) <= demo_tasks
+    assert not demo_tasks & {*GUI_RL_TASKS, *GUI_HELDOUT_TASKS}
+
+
 def test_task_list_module_imports_nothing():
     import ast
 
