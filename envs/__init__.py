@@ -228,11 +228,11 @@ for _task, (_what, _how) in MANISKILL_UNAVAILABLE.items():
         **_MANISKILL,
     )
 
-# Evaluation suites on MiniWoB-v1, one task each: the tasks the GUI learning run trains on, and
-# tasks it never sees (neither in the browser nor in the synthetic SFT data).
+# Evaluation suites on MiniWoB-v1, one task each, for the GUI learning run: the tasks it has
+# demonstrations of (SFT), tasks it meets only in GRPO, and tasks it never sees (neither in the
+# browser nor in the synthetic SFT data).
 GUI_TRAIN_TASKS = ("click-test", "click-button", "focus-text", "click-link", "enter-text")
 GUI_HELDOUT_TASKS = ("click-test-2", "focus-text-2", "click-dialog", "click-tab", "enter-password")
-# Tasks the learning run meets only in GRPO (no demonstrations of them, synthetic or in the browser).
 GUI_RL_TASKS = ("click-button-sequence", "click-widget", "click-dialog-2", "click-collapsible")
 
 
